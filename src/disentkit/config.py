@@ -1,0 +1,150 @@
+"""Typed configs that round-trip to YAML/JSON, and the environment recorded beside every result."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import platform
+import tempfile
+import types
+import typing
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+
+from disentkit.errors import DisentkitError
+
+T = TypeVar("T")
+
+
+def to_dict(obj: Any) -> Any:
+    """Plain-Python (JSON/YAML-safe) view of dataclasses, numpy values, tuples and paths."""
+    import numpy as np
+
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {f.name: to_dict(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, dict):
+        return {str(k): to_dict(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [to_dict(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return to_dict(obj.tolist())
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, Path):
+        return str(obj)
+    return obj
+
+
+def _coerce(tp: Any, value: Any) -> Any:
+    """Build a value of annotated type ``tp`` from its plain form (nested dataclasses, tuples, optionals)."""
+    if value is None:
+        return None
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if dataclasses.is_dataclass(tp):
+        return from_dict(tp, value)
+    if origin in (typing.Union, types.UnionType):
+        non_none = [a for a in args if a is not type(None)]
+        for arg in non_none:
+            try:
+                return _coerce(arg, value)
+            except (TypeError, ValueError, DisentkitError):
+                continue
+        return value
+    if origin is tuple:
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_coerce(args[0], v) for v in value)
+        return tuple(_coerce(a, v) for a, v in zip(args, value, strict=True)) if args else tuple(value)
+    if origin is list:
+        return [_coerce(args[0], v) for v in value] if args else list(value)
+    if origin is dict:
+        return dict(value)
+    if tp in (int, float, str, bool):
+        if tp is bool and not isinstance(value, bool):
+            raise TypeError(f"expected a boolean, got {value!r}")
+        return tp(value)
+    return value
+
+
+def from_dict(cls: type[T], data: dict) -> T:
+    """Instantiate dataclass ``cls`` from a plain dict; unknown keys are an error that names them."""
+    if not isinstance(data, dict):
+        raise DisentkitError(f"{cls.__name__}: expected a mapping, got {type(data).__name__}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        raise DisentkitError(
+            f"{cls.__name__}: unknown key(s) {', '.join(unknown)}; valid keys: {', '.join(fields)}"
+        )
+    hints = typing.get_type_hints(cls)
+    kwargs = {name: _coerce(hints[name], value) for name, value in data.items()}
+    return cls(**kwargs)
+
+
+def save_config(obj: Any, path: str | Path) -> Path:
+    """Write a dataclass (or dict) as YAML or JSON (by suffix), atomically."""
+    path = Path(path)
+    data = to_dict(obj)
+    text = json.dumps(data, indent=2) if path.suffix == ".json" else yaml.safe_dump(data, sort_keys=False)
+    atomic_write_text(path, text)
+    return path
+
+
+def load_config(cls: type[T], path: str | Path) -> T:
+    """Read a YAML/JSON file written by :func:`save_config` back into ``cls``."""
+    path = Path(path)
+    if not path.exists():
+        raise DisentkitError(f"config file not found: {path}")
+    try:
+        text = path.read_text()
+        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    except (OSError, ValueError, yaml.YAMLError) as exc:
+        raise DisentkitError(f"cannot read config {path}: {exc}") from None
+    return from_dict(cls, data)
+
+
+def atomic_write_bytes(path: str | Path, payload: bytes) -> None:
+    """Write to a temporary file in the same folder and rename: readers never see half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(payload)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_text(path: str | Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def environment_info() -> dict[str, Any]:
+    """Library versions and machine facts saved with every result (MI and GBT numbers move between versions)."""
+    import numpy
+    import scipy
+    import sklearn
+    import torch
+
+    import disentkit
+
+    info = {
+        "disentkit": disentkit.__version__,
+        "python": platform.python_version(),
+        "numpy": numpy.__version__,
+        "scipy": scipy.__version__,
+        "scikit-learn": sklearn.__version__,
+        "torch": torch.__version__,
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+    }
+    return info

@@ -1,0 +1,1 @@
+"""disentkit.train"""
