@@ -142,6 +142,11 @@ class GroundTruthDataset(ABC):
         factors = self.sample_factors(n, rng)
         return self.render(factors, rng), factors
 
+    def sample_images(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        """uint8 ``(n, H, W, C)`` images. The one method unsupervised training needs: unlabelled image
+        sources (an image folder) implement it too, with ``observation_shape``."""
+        return self.render(self.sample_factors(n, rng), rng)
+
     # ------------------------------------------------------------------ weak supervision
     @property
     def variable_factors(self) -> np.ndarray:
