@@ -1,1 +1,2 @@
 """Imports every module that registers a built-in dataset (filled in by the dataset modules)."""
+import disentkit.data.dsprites  # noqa: F401,E402
