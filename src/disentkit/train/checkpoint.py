@@ -1,0 +1,117 @@
+"""Checkpoints: one safetensors file per checkpoint holding the weights, the Adam state and the step.
+
+One file, written atomically (temporary file + rename), so a killed run never leaves a weight file
+from one step next to optimiser state from another. Tensors are ``model.<name>`` and
+``optim.<param index>.<key>``; the header metadata holds the format tag, the step, the loss that
+ranked it, the optimiser's param groups and the run's identity (method, arch, latent size,
+channels) used to refuse foreign checkpoints. The data stream and the sampling noise are functions
+of (seed, step), so the step *is* the RNG state.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from safetensors.torch import load as st_load
+from safetensors.torch import save as st_save
+
+from disentkit.config import atomic_write_bytes
+from disentkit.errors import DisentkitError
+
+FORMAT = "disentkit-checkpoint-v1"
+
+
+@dataclass
+class Checkpoint:
+    """A loaded checkpoint: weights, optimiser state (or None) and metadata."""
+
+    model_state: dict[str, torch.Tensor]
+    optimizer_state: dict | None
+    meta: dict
+
+    @property
+    def step(self) -> int:
+        return int(self.meta["step"])
+
+
+def save_checkpoint(
+    path: str | Path,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer | None,
+    step: int,
+    identity: dict,
+    extra: dict | None = None,
+) -> Path:
+    """Write model + optimizer state atomically to ``path`` (a ``.safetensors`` file)."""
+    tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    groups = None
+    if optimizer is not None:
+        state = optimizer.state_dict()
+        for idx, values in state["state"].items():
+            for key, value in values.items():
+                value = value if torch.is_tensor(value) else torch.tensor(value)
+                tensors[f"optim.{idx}.{key}"] = value.detach().cpu().contiguous()
+        groups = state["param_groups"]
+    meta = {"format": FORMAT, "step": step, "identity": identity, "param_groups": groups, **(extra or {})}
+    payload = st_save(tensors, metadata={"disentkit": json.dumps(meta)})
+    atomic_write_bytes(path, payload)
+    return Path(path)
+
+
+def _read_meta(payload: bytes, path: Path) -> dict:
+    try:
+        (header_len,) = struct.unpack("<Q", payload[:8])
+        header = json.loads(payload[8 : 8 + header_len])
+        meta = json.loads(header["__metadata__"]["disentkit"])
+    except (struct.error, ValueError, KeyError, TypeError):
+        raise DisentkitError(
+            f"{path} is not a disentkit checkpoint (corrupt or foreign file); retrain or resume from "
+            "another checkpoint"
+        ) from None
+    if meta.get("format") != FORMAT:
+        raise DisentkitError(f"{path}: unsupported checkpoint format {meta.get('format')!r}")
+    return meta
+
+
+def load_checkpoint(path: str | Path, identity: dict | None = None) -> Checkpoint:
+    """Read a checkpoint; refuse corrupt files and (when ``identity`` is given) another model's."""
+    path = Path(path)
+    if not path.exists():
+        raise DisentkitError(f"checkpoint not found: {path}")
+    payload = path.read_bytes()
+    meta = _read_meta(payload, path)
+    if identity is not None and meta.get("identity") != identity:
+        raise DisentkitError(
+            f"{path} belongs to another model ({meta.get('identity')}), not {identity}; "
+            "use a checkpoint of the same method, architecture, latent size and channels"
+        )
+    try:
+        tensors = st_load(payload)
+    except Exception as exc:  # safetensors raises its own error types on truncated data
+        raise DisentkitError(
+            f"{path} is corrupt ({exc}); resume from another checkpoint or retrain"
+        ) from None
+    model_state = {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}
+    optimizer_state = None
+    if meta.get("param_groups") is not None:
+        state: dict[int, dict] = {}
+        for key, value in tensors.items():
+            if key.startswith("optim."):
+                _, idx, name = key.split(".", 2)
+                state.setdefault(int(idx), {})[name] = value
+        optimizer_state = {"state": state, "param_groups": meta["param_groups"]}
+    return Checkpoint(model_state, optimizer_state, meta)
+
+
+def restore(checkpoint: Checkpoint, model: torch.nn.Module, optimizer=None) -> None:
+    """Load weights (and optimiser state) into live objects; mismatches are a clear error."""
+    try:
+        model.load_state_dict(checkpoint.model_state)
+        if optimizer is not None and checkpoint.optimizer_state is not None:
+            optimizer.load_state_dict(checkpoint.optimizer_state)
+    except (RuntimeError, ValueError, KeyError) as exc:
+        raise DisentkitError(f"checkpoint does not fit this model: {str(exc).splitlines()[0]}") from None

@@ -1,0 +1,156 @@
+"""The typed training configuration, its presets and validation.
+
+Presets
+-------
+cpu-quick  Ada-GVAE on conv64, batch 64 pairs, lr 5e-4, β 1, no warm-up, 1,500 steps: real
+           disentanglement on dSprites in minutes on a 2-core CPU.
+paper      The transfer paper: Adam lr 1e-4, clip 1.0, batch 64 pairs, 400,000 steps, linear β
+           warm-up over 50,000 steps, a checkpoint every 10,000 steps (best by mean loss kept).
+
+A preset fills the fields the user left at their defaults; explicit values win.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+from disentkit.errors import DisentkitError, unknown_name
+from disentkit.models.architectures import ARCHITECTURES
+from disentkit.models.objectives import KL_RULES, METHODS
+from disentkit.models.vae import RECONSTRUCTIONS
+
+
+@dataclass
+class TrainConfig:
+    """Everything that defines a training run; saved as ``config.yaml`` in the run folder.
+
+    Parameters
+    ----------
+    data : str
+        Dataset name (``disentkit.data.get_dataset``) or a label for a dataset object passed in.
+    method : str
+        beta-vae, beta-tcvae, ada-gvae, ada-ml-vae, gvae-labels, ml-vae-labels.
+    arch : str
+        conv64 (disentanglement_lib) or conv64-bn (transfer paper).
+    beta : float
+        Weight of the KL (β-TCVAE: of the total correlation).
+    steps : int
+        Optimiser steps.
+    batch : int
+        Pairs per step for weakly supervised methods, images per step otherwise.
+    lr : float
+        Adam learning rate (β₁ 0.9, β₂ 0.999).
+    seed : int
+        Seeds the weights and the data stream; the batch of step ``s`` depends only on (seed, s).
+    k : int or "random"
+        Factors changed per pair: an int (the transfer paper: 1) or "random" (disentanglement_lib).
+    allow_equal : bool
+        Let a changed factor keep its value (the release behaviour).
+    kl_rule : str
+        Ada threshold divergence: "asymmetric" (disentanglement_lib) or "symmetric" (disent/transfer).
+    warmup_steps : int
+        Linear β warm-up 0 → β over this many steps (0: none).
+    clip : float or None
+        Gradient-norm clipping threshold (None: no clipping).
+    recon : str
+        "bernoulli" (BCE with logits, summed over pixels) or "gaussian" (L2 of the sigmoid means).
+    latent_dim : int
+        Latent code size.
+    channels : int or None
+        Model input channels; None takes the dataset's (1-channel data can feed a 3-channel model).
+    checkpoint_every : int
+        Steps between checkpoints (the best by mean loss over each interval is kept, plus the latest).
+    log_every : int
+        Steps between log rows (TensorBoard + CSV).
+    device : str
+        auto, cpu, cuda, cuda:N.
+    bf16 : bool
+        bf16 autocast on CUDA.
+    compile : bool
+        torch.compile the model step (CUDA).
+    preset : str or None
+        The preset these values came from (recorded, informational).
+    """
+
+    data: str = "dsprites"
+    method: str = "ada-gvae"
+    arch: str = "conv64"
+    beta: float = 1.0
+    steps: int = 1500
+    batch: int = 64
+    lr: float = 1e-4
+    seed: int = 0
+    k: int | str = 1
+    allow_equal: bool = False
+    kl_rule: str = "asymmetric"
+    warmup_steps: int = 0
+    clip: float | None = 1.0
+    recon: str = "bernoulli"
+    latent_dim: int = 10
+    channels: int | None = None
+    checkpoint_every: int = 500
+    log_every: int = 50
+    device: str = "auto"
+    bf16: bool = False
+    compile: bool = False
+    preset: str | None = None
+
+    def validate(self) -> TrainConfig:
+        """Check names and ranges; returns self. Every problem is a DisentkitError saying what to do."""
+        if self.method.lower().replace("_", "-") not in METHODS:
+            raise unknown_name("method", self.method, METHODS)
+        if self.arch.lower().replace("_", "-") not in ARCHITECTURES:
+            raise unknown_name("architecture", self.arch, ARCHITECTURES)
+        if self.kl_rule not in KL_RULES:
+            raise unknown_name("kl rule", self.kl_rule, KL_RULES)
+        if self.recon not in RECONSTRUCTIONS:
+            raise unknown_name("reconstruction", self.recon, RECONSTRUCTIONS)
+        positive = {"steps": self.steps, "batch": self.batch, "latent_dim": self.latent_dim}
+        positive |= {"checkpoint_every": self.checkpoint_every, "log_every": self.log_every}
+        for name, value in positive.items():
+            if int(value) < 1:
+                raise DisentkitError(f"{name} must be at least 1, got {value}")
+        if self.lr <= 0 or self.beta < 0 or self.warmup_steps < 0:
+            raise DisentkitError("lr must be > 0, beta ≥ 0 and warmup_steps ≥ 0")
+        if self.clip is not None and self.clip <= 0:
+            raise DisentkitError(f"clip must be > 0 or None, got {self.clip}")
+        if self.k != "random" and not (isinstance(self.k, int) and self.k >= 1):
+            raise DisentkitError(f"k must be a positive integer or 'random', got {self.k!r}")
+        return self
+
+
+PRESETS: dict[str, dict] = {
+    "cpu-quick": {
+        "method": "ada-gvae",
+        "arch": "conv64",
+        "beta": 1.0,
+        "steps": 1500,
+        "batch": 64,
+        "lr": 5e-4,
+        "warmup_steps": 0,
+        "clip": 1.0,
+        "checkpoint_every": 250,
+    },
+    "paper": {
+        "arch": "conv64",
+        "beta": 1.0,
+        "steps": 400_000,
+        "batch": 64,
+        "lr": 1e-4,
+        "warmup_steps": 50_000,
+        "clip": 1.0,
+        "checkpoint_every": 10_000,
+        "log_every": 500,
+    },
+}
+
+
+def apply_preset(config: TrainConfig, preset: str | None, explicit: set[str] = frozenset()) -> TrainConfig:
+    """Fill ``config`` from ``preset`` except the fields named in ``explicit`` (the user's choices)."""
+    if preset is None:
+        return config
+    if preset not in PRESETS:
+        raise unknown_name("preset", preset, PRESETS)
+    values = {k: v for k, v in PRESETS[preset].items() if k not in explicit}
+    return dataclasses.replace(config, **values, preset=preset)

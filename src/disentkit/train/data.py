@@ -1,0 +1,108 @@
+"""The training data stream: the batch of step ``s`` is a pure function of ``(seed, s)``.
+
+That makes ``--resume`` exact (no sampler state to save) and lets a background thread render the
+next batches while the model trains on the current one. On CUDA, labelled datasets render straight
+on the device (``render_torch``), so the GPU never waits for numpy.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import Future, ThreadPoolExecutor
+
+import numpy as np
+import torch
+
+from disentkit.errors import DisentkitError
+
+#: stream ids mixed into the seed so data and sampling noise never share random numbers
+DATA_STREAM, NOISE_STREAM = 0, 1
+
+
+def step_seed(seed: int, step: int, stream: int) -> int:
+    """A 63-bit seed for (run seed, step, stream), well mixed by numpy's SeedSequence."""
+    return int(np.random.SeedSequence([seed, step, stream]).generate_state(2, np.uint64)[0] >> np.uint64(1))
+
+
+def to_float_images(images: np.ndarray) -> torch.Tensor:
+    """uint8 ``(n, H, W, C)`` → float32 ``(n, C, H, W)`` in [0, 1]."""
+    return torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float().div_(255.0)
+
+
+class BatchStream:
+    """Batches for a run: pairs for weakly supervised methods, images otherwise.
+
+    Parameters
+    ----------
+    dataset : object
+        A ``GroundTruthDataset`` (pairs need ``sample_pairs``) or any source with
+        ``sample_images(n, rng)``.
+    pairs : bool
+        Whether the method trains on weak pairs.
+    batch, seed, k, allow_equal :
+        From the :class:`~disentkit.train.config.TrainConfig`.
+    device : torch.device
+        Where batches are delivered.
+    prefetch : int
+        Batches rendered ahead in a background thread (0: render in the caller).
+    """
+
+    def __init__(
+        self,
+        dataset,
+        pairs: bool,
+        batch: int,
+        seed: int,
+        k,
+        allow_equal: bool,
+        device,
+        prefetch=2,
+        limit=None,
+    ):
+        if pairs and not hasattr(dataset, "sample_pairs"):
+            raise DisentkitError(
+                f"{getattr(dataset, 'name', 'this data')} has no ground-truth factors, so it cannot make "
+                "weak pairs; use an unsupervised method (beta-vae, beta-tcvae)"
+            )
+        if not hasattr(dataset, "sample_images"):
+            raise DisentkitError("the dataset object needs sample_images(n, rng) and observation_shape")
+        self.dataset, self.pairs, self.batch, self.seed = dataset, pairs, batch, seed
+        self.k, self.allow_equal, self.device = k, allow_equal, torch.device(device)
+        # Render on the GPU only where the dataset has a torch path (labelled datasets do).
+        self.on_device = self.device.type == "cuda" and hasattr(dataset, "render_torch")
+        self.prefetch, self.limit = prefetch, limit  # no batch at or past ``limit`` is rendered ahead
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="disentkit-data") if prefetch else None
+        self._pending: dict[int, Future] = {}
+
+    def make(self, step: int) -> dict[str, torch.Tensor]:
+        """The batch of ``step`` (deterministic)."""
+        rng = np.random.default_rng(step_seed(self.seed, step, DATA_STREAM))
+        render_device = self.device if self.on_device else None
+        if self.pairs:
+            pb = self.dataset.sample_pairs(self.batch, self.k, rng, self.allow_equal, device=render_device)
+            x1, x2 = (t if torch.is_tensor(t) else to_float_images(t) for t in (pb.x1, pb.x2))
+            out = {"x1": x1, "x2": x2, "changed": torch.from_numpy(pb.changed)}
+        elif self.on_device and hasattr(self.dataset, "sample_factors"):
+            factors = torch.from_numpy(self.dataset.sample_factors(self.batch, rng)).to(self.device)
+            generator = torch.Generator().manual_seed(int(rng.integers(0, 2**62)))
+            out = {"x": self.dataset.render_torch(factors, generator)}
+        else:
+            out = {"x": to_float_images(self.dataset.sample_images(self.batch, rng))}
+        return {k: v.to(self.device, non_blocking=True) for k, v in out.items()}
+
+    def get(self, step: int) -> dict[str, torch.Tensor]:
+        """The batch of ``step``, queueing the next ones in the background."""
+        if self._pool is None:
+            return self.make(step)
+        future = self._pending.pop(step, None) or self._pool.submit(self.make, step)
+        stop = step + 1 + self.prefetch if self.limit is None else min(step + 1 + self.prefetch, self.limit)
+        for ahead in range(step + 1, stop):
+            if ahead not in self._pending:
+                self._pending[ahead] = self._pool.submit(self.make, ahead)
+        return future.result()
+
+    def close(self) -> None:
+        if self._pool is not None:
+            for future in self._pending.values():
+                future.cancel()
+            self._pool.shutdown(wait=True)
+            self._pending.clear()

@@ -1,0 +1,275 @@
+"""The training loop: ``train(config, out_dir)`` → a run folder.
+
+Run folder layout::
+
+    config.yaml         the TrainConfig
+    environment.yaml    library versions and machine (disentkit.config.environment_info)
+    checkpoints/latest.safetensors, checkpoints/best.safetensors
+    metrics.csv         one row per log interval (loss terms, per-dimension KL, β, lr, steps/s)
+    tensorboard/        the same scalars for TensorBoard
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import shutil
+import time
+from contextlib import nullcontext
+from pathlib import Path
+
+import torch
+
+from disentkit.config import environment_info, load_config, save_config
+from disentkit.device import pick_device
+from disentkit.errors import DisentkitError
+from disentkit.models.architectures import check_observation_shape
+from disentkit.models.objectives import get_objective
+from disentkit.models.vae import VAE, vae_loss
+from disentkit.train.checkpoint import load_checkpoint, restore, save_checkpoint
+from disentkit.train.config import TrainConfig
+from disentkit.train.data import NOISE_STREAM, BatchStream, step_seed
+from disentkit.train.logs import RunLogger, make_progress
+
+
+class TrainingDiverged(DisentkitError):
+    """The loss became NaN/inf; the last good checkpoint is kept."""
+
+
+def model_channels(config: TrainConfig, dataset) -> int:
+    """The model's input channels: the config's, else the dataset's; checked against the data."""
+    shape = tuple(dataset.observation_shape)
+    channels = config.channels or shape[-1]
+    check_observation_shape(shape, channels)
+    return channels
+
+
+def identity_of(config: TrainConfig, channels: int) -> dict:
+    """What a checkpoint must match to be loaded into a model (not the method: fine-tuning changes it)."""
+    return {"arch": config.arch, "latent_dim": config.latent_dim, "channels": channels}
+
+
+def build_model(config: TrainConfig, channels: int, device: torch.device) -> VAE:
+    """Model with weights drawn from the run seed, without touching the global RNG."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(config.seed)
+        model = VAE(config.arch, channels, config.latent_dim)
+    return model.to(device)
+
+
+def beta_at(config: TrainConfig, step: int) -> float:
+    """Linear warm-up 0 → β over ``warmup_steps`` (β from the first step when 0)."""
+    if config.warmup_steps <= 0:
+        return config.beta
+    return config.beta * min(1.0, (step + 1) / config.warmup_steps)
+
+
+class _Interval:
+    """Device-side sums of the logged terms over an interval (one host sync per flush)."""
+
+    def __init__(self) -> None:
+        self.sums: dict[str, torch.Tensor] = {}
+        self.count = 0
+
+    def add(self, terms: dict[str, torch.Tensor]) -> None:
+        for key, value in terms.items():
+            self.sums[key] = self.sums[key] + value if key in self.sums else value.clone()
+        self.count += 1
+
+    def means(self) -> dict[str, float]:
+        if not self.count:
+            return {}
+        keys = list(self.sums)
+        stacked = torch.stack([self.sums[k].float().reshape(-1) for k in keys if self.sums[k].numel() == 1])
+        flat = (stacked.squeeze(1) / self.count).tolist()
+        out = dict(zip([k for k in keys if self.sums[k].numel() == 1], flat, strict=True))
+        for key in keys:
+            if self.sums[key].numel() > 1:
+                for i, v in enumerate((self.sums[key].float() / self.count).tolist()):
+                    out[f"{key}/{i}"] = v
+        self.sums, self.count = {}, 0
+        return out
+
+
+def _prepare_run_dir(out: Path, config: TrainConfig, resume: bool) -> TrainConfig:
+    latest = out / "checkpoints" / "latest.safetensors"
+    if resume:
+        if not (out / "config.yaml").exists():
+            raise DisentkitError(f"nothing to resume in {out}: no config.yaml; start a new run instead")
+        return load_config(TrainConfig, out / "config.yaml")
+    if latest.exists():
+        raise DisentkitError(
+            f"{out} already holds a run; use --resume to continue it or choose another --out"
+        )
+    out.mkdir(parents=True, exist_ok=True)
+    save_config(config, out / "config.yaml")
+    # str() because torch.__version__ is a str subclass that YAML's safe dumper refuses.
+    env = {k: str(v) if isinstance(v, str) else v for k, v in environment_info().items()}
+    save_config(env, out / "environment.yaml")
+    return config
+
+
+def train(
+    config: TrainConfig | None,
+    out_dir: str | Path,
+    dataset=None,
+    init_from: str | Path | None = None,
+    resume: bool = False,
+    progress: bool = True,
+) -> Path:
+    """Train a model and return its run folder.
+
+    Parameters
+    ----------
+    config : TrainConfig or None
+        The run's settings; None with ``resume=True`` reads them from the run folder.
+    out_dir : path
+        Run folder (created).
+    dataset : object, optional
+        Overrides ``config.data``: a ``GroundTruthDataset`` or any source with ``observation_shape``
+        and ``sample_images(n, rng)`` (enough for beta-vae / beta-tcvae).
+    init_from : path, optional
+        Another run folder: its best checkpoint's encoder, decoder *and* Adam state start this run
+        (fine-tuning, as the transfer paper); the learning rate is this config's.
+    resume : bool
+        Continue a killed run from its latest checkpoint: same steps, same data, same numbers (CPU).
+    progress : bool
+        Show the Rich progress bar.
+    """
+    out = Path(out_dir)
+    if config is None and not resume:
+        raise DisentkitError("train needs a TrainConfig (or resume=True with an existing run folder)")
+    config = _prepare_run_dir(out, (config or TrainConfig()).validate(), resume).validate()
+    if dataset is None:
+        from disentkit.data import get_dataset
+
+        dataset = get_dataset(config.data)
+    device = pick_device(config.device)
+    objective = get_objective(config.method, config.kl_rule)
+    channels = model_channels(config, dataset)
+    identity = identity_of(config, channels)
+    model = build_model(config, channels, device)
+    optimizer = _make_optimizer(model, config, device)
+    start, best = _initial_state(out, resume, init_from, identity, model, optimizer, config)
+    stream = BatchStream(
+        dataset,
+        objective.pairs,
+        config.batch,
+        config.seed,
+        config.k,
+        config.allow_equal,
+        device,
+        limit=config.steps,
+    )
+    try:
+        _run(config, out, model, optimizer, objective, stream, identity, start, best, device, progress)
+    finally:
+        stream.close()
+    return out
+
+
+def _make_optimizer(model: VAE, config: TrainConfig, device: torch.device) -> torch.optim.Adam:
+    # The fused kernel on CUDA: one launch for all parameters.
+    return torch.optim.Adam(model.parameters(), lr=config.lr, betas=(0.9, 0.999), fused=device.type == "cuda")
+
+
+def _initial_state(out, resume, init_from, identity, model, optimizer, config) -> tuple[int, float]:
+    latest = out / "checkpoints" / "latest.safetensors"
+    if resume and latest.exists():
+        ckpt = load_checkpoint(latest, identity)
+        restore(ckpt, model, optimizer)
+        return ckpt.step, float(ckpt.meta.get("best_loss", math.inf))
+    if init_from is not None:
+        source = Path(init_from) / "checkpoints" / "best.safetensors"
+        restore(load_checkpoint(source, identity), model, optimizer)
+        for group in optimizer.param_groups:
+            group["lr"] = config.lr
+    return 0, math.inf
+
+
+def _run(config, out, model, optimizer, objective, stream, identity, start, best, device, progress) -> None:
+    ckpt_dir = out / "checkpoints"
+    logger = RunLogger(out, start)
+    generator = torch.Generator(device=device)
+    autocast = (
+        torch.autocast("cuda", dtype=torch.bfloat16)
+        if config.bf16 and device.type == "cuda"
+        else nullcontext()
+    )
+    log_sums, ckpt_sums = _Interval(), _Interval()
+    model.train()
+    bar = make_progress(progress)
+    last_time, last_step = time.perf_counter(), start
+    try:
+        with bar:
+            task = bar.add_task(
+                f"{config.method} {config.data}", total=config.steps, completed=start, rate="-", loss="-"
+            )
+            for step in range(start, config.steps):
+                batch = stream.get(step)
+                generator.manual_seed(step_seed(config.seed, step, NOISE_STREAM))
+                with autocast:
+                    result = vae_loss(model, objective, batch, beta_at(config, step), config.recon, generator)
+                optimizer.zero_grad(set_to_none=True)
+                result.loss.backward()
+                if config.clip is not None:
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), config.clip)
+                optimizer.step()
+                terms = {**result.terms, "kl_dim": result.kl_per_dim}
+                log_sums.add(terms)
+                ckpt_sums.add({"loss": result.terms["loss"]})
+                done = step + 1
+                if done % config.log_every == 0 or done == config.steps:
+                    now = time.perf_counter()
+                    rate = (done - last_step) / max(now - last_time, 1e-9)
+                    values = log_sums.means()
+                    _check_finite(values, done, ckpt_dir)
+                    values |= {
+                        "beta": beta_at(config, step),
+                        "lr": optimizer.param_groups[0]["lr"],
+                        "steps_per_s": rate,
+                    }
+                    logger.log(done, values)
+                    bar.update(task, completed=done, rate=f"{rate:.1f}", loss=f"{values['loss']:.1f}")
+                    last_time, last_step = now, done
+                if done % config.checkpoint_every == 0 or done == config.steps:
+                    interval_loss = ckpt_sums.means().get("loss", math.inf)
+                    _check_finite({"loss": interval_loss}, done, ckpt_dir)
+                    best = _checkpoint(ckpt_dir, model, optimizer, done, identity, interval_loss, best)
+    finally:
+        logger.close()
+
+
+def _check_finite(values: dict[str, float], step: int, ckpt_dir: Path) -> None:
+    bad = [k for k, v in values.items() if not math.isfinite(v)]
+    if bad:
+        latest = ckpt_dir / "latest.safetensors"
+        kept = (
+            f"the last good checkpoint is kept at {latest}"
+            if latest.exists()
+            else "no checkpoint was written yet"
+        )
+        raise TrainingDiverged(
+            f"training diverged: {', '.join(bad[:3])} became NaN/inf by step {step}; {kept}. "
+            "Lower --lr, enable gradient clipping or use a β warm-up"
+        )
+
+
+def _checkpoint(
+    ckpt_dir: Path, model, optimizer, step: int, identity: dict, interval_loss: float, best: float
+):
+    """Save ``latest``; copy it to ``best`` when this interval's mean loss is the lowest so far."""
+    is_best = interval_loss < best
+    best = min(best, interval_loss)
+    extra = {"interval_loss": interval_loss, "best_loss": best}
+    latest = save_checkpoint(ckpt_dir / "latest.safetensors", model, optimizer, step, identity, extra)
+    if is_best:
+        tmp = ckpt_dir / ".best.safetensors.tmp"
+        shutil.copyfile(latest, tmp)
+        tmp.replace(ckpt_dir / "best.safetensors")  # atomic: readers see the old or the new best
+    return best
+
+
+def replace_config(config: TrainConfig, **changes) -> TrainConfig:
+    """A copy of ``config`` with fields changed (validated)."""
+    return dataclasses.replace(config, **changes).validate()
