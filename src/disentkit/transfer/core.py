@@ -1,0 +1,393 @@
+"""Transfer a trained representation to a target, before and after unsupervised fine-tuning.
+
+Protocol (the transfer paper; ../shared/spec/protocol.md "Transfer"):
+
+1. **before**: encode a held-out evaluation sample of the target with the source model unchanged;
+   evaluate. Written to ``transfer.json`` at once (atomically), so a failed fine-tune keeps it.
+2. **after**: start from the source run's encoder, decoder *and* Adam state; fine-tune on the target
+   with the unsupervised β-VAE loss (same β, no warm-up, clip 1.0; ``weak=True`` trains on weak
+   pairs with the source's weakly supervised method instead); evaluate again on the *same*
+   evaluation sample, which fine-tuning never sees (its factor combinations are excluded).
+3. the table: per target factor GBT (and MLP) accuracy, full and pruned, OMES / OS / MES, DCI, MIG,
+   each cell ``before×100 (+gain×100)``.
+
+Output folder::
+
+    transfer.json    config, environment, adaptation, before, after, table, status
+    samples.npz      a few adapted evaluation images (for the report's reconstructions/traversals)
+    finetune/        the fine-tuned run (a normal run folder: config.yaml, checkpoints/, metrics.csv)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from disentkit.config import atomic_write_bytes, atomic_write_text, environment_info, to_dict
+from disentkit.errors import DisentkitError
+from disentkit.transfer.adapt import HeldOut, TargetAdapter
+from disentkit.transfer.evaluate import CLASSIFIERS, evaluate
+
+RESULTS = "transfer.json"
+SAMPLES = "samples.npz"
+FINETUNE = "finetune"
+DONE = ".done"
+#: the smallest evaluation sample that leaves the classifiers something to learn and to test
+MIN_EVAL = 200
+UNSUPERVISED_METHODS = ("beta-vae", "beta-tcvae")
+
+
+@dataclass
+class TransferConfig:
+    """Settings of one transfer; saved in ``transfer.json``.
+
+    Parameters
+    ----------
+    source : str
+        Source run folder (``disentkit train``).
+    target : str
+        A registered dataset name, or a folder of images (unlabelled target).
+    target_options : dict
+        Keyword options of the target dataset (e.g. ``{"resolution": 128}``).
+    steps : int
+        Fine-tuning steps (the paper: 50,000).
+    weak : bool
+        Fine-tune on weak pairs with the source's weakly supervised method (labelled targets only).
+    lr : float
+        Fine-tuning learning rate (the paper: 1e-4).
+    beta : float or None
+        None: the source run's β (the paper).
+    batch : int
+    seed : int
+        Drives the evaluation sample, the fine-tuning data and the metrics.
+    eval_size : int
+        Evaluation sample size (the protocol: 15,000 = 10,000 train + 5,000 test).
+    omes_pairs : int
+        OMES intervention pairs per factor (rendered, the same for before and after, held out of
+        fine-tuning like the evaluation sample).
+    classifiers : tuple of str
+        Downstream classifiers: "gbt" (published convention), "mlp", "hgb" (fast, not comparable).
+    device : str
+    """
+
+    source: str
+    target: str
+    target_options: dict = field(default_factory=dict)
+    steps: int = 2000
+    weak: bool = False
+    lr: float = 1e-4
+    beta: float | None = None
+    batch: int = 64
+    seed: int = 0
+    eval_size: int = 15_000
+    omes_pairs: int = 10_000
+    classifiers: tuple[str, ...] = ("gbt", "mlp")
+    device: str = "auto"
+
+    def validate(self) -> TransferConfig:
+        if self.steps < 1 or self.batch < 1:
+            raise DisentkitError("steps and batch must be at least 1")
+        if self.omes_pairs < 10:
+            raise DisentkitError(f"omes_pairs must be at least 10, got {self.omes_pairs}")
+        if self.eval_size < MIN_EVAL:
+            raise DisentkitError(f"eval_size must be at least {MIN_EVAL}, got {self.eval_size}")
+        bad = [c for c in self.classifiers if c not in CLASSIFIERS]
+        if bad:
+            raise DisentkitError(f"unknown classifier(s) {', '.join(bad)}; valid: {', '.join(CLASSIFIERS)}")
+        if self.lr <= 0:
+            raise DisentkitError(f"lr must be > 0, got {self.lr}")
+        return self
+
+    @property
+    def split(self) -> tuple[int, int]:
+        """(train, test) sizes of the evaluation sample: 2:1 as the protocol's 10,000 / 5,000."""
+        n_train = (2 * self.eval_size) // 3
+        return n_train, self.eval_size - n_train
+
+
+# ------------------------------------------------------------------------------------- inputs
+def load_source(path: str | Path, device: str = "auto"):
+    """The source run, with clear errors for a missing or incomplete folder."""
+    from disentkit import load_run
+
+    run = Path(path)
+    if not run.is_dir():
+        raise DisentkitError(f"source run {run} does not exist; train one with `disentkit train --out {run}`")
+    return load_run(run, device=None if device == "auto" else device)
+
+
+def load_target(name: str, options: dict | None = None):
+    """A registered dataset, or an image folder (unlabelled) when ``name`` is a directory."""
+    from disentkit.data import get_dataset
+
+    path = Path(name)
+    if path.is_dir():
+        try:
+            from disentkit.data.folders import ImageFolder
+        except ImportError:  # pragma: no cover - the folders module ships with the data package
+            raise DisentkitError("image-folder targets need disentkit.data.folders") from None
+        opts = {"size": 64, "channels": 3} | dict(options or {})
+        return ImageFolder(path, **opts)
+    if ("/" in name or name.startswith(".")) and not path.exists():
+        raise DisentkitError(f"target folder {name} does not exist")
+    return get_dataset(name, **dict(options or {}))
+
+
+def _eval_sample(adapter: TargetAdapter, config: TransferConfig):
+    """The evaluation images (adapted) and factors; drawn once from a stream of their own."""
+    rng = np.random.default_rng([config.seed, 1])
+    n = config.eval_size
+    if adapter.labelled:
+        size = int(np.prod(adapter.factor_sizes, dtype=np.int64))
+        if size < 2 * MIN_EVAL:
+            raise DisentkitError(
+                f"target {adapter.name} has {size} factor combinations: too small to evaluate"
+            )
+        factors = adapter.sample_factors(n, rng)
+        return adapter.render(factors, rng), factors
+    available = len(adapter.target) if hasattr(adapter.target, "__len__") else None
+    if available is not None and available < n + MIN_EVAL:
+        raise DisentkitError(
+            f"target {adapter.name} has {available} images; the evaluation sample needs {n} plus images "
+            f"left to fine-tune on: lower --eval-size (at least {MIN_EVAL}) or add images"
+        )
+    try:
+        images = adapter.sample_images(n, rng)
+    except DisentkitError:
+        raise
+    except (OSError, ValueError) as exc:
+        raise DisentkitError(f"cannot read the target images of {adapter.name}: {exc}") from None
+    return images, None
+
+
+# ------------------------------------------------------------------------------------- results
+def _write_results(out: Path, payload: dict) -> None:
+    atomic_write_text(out / RESULTS, json.dumps(to_dict(payload), indent=2, allow_nan=False, default=str))
+
+
+def read_results(out: str | Path) -> dict:
+    """``transfer.json`` of a transfer folder."""
+    path = Path(out) / RESULTS
+    if not path.exists():
+        raise DisentkitError(f"{out} holds no transfer results ({RESULTS}); run `disentkit transfer` first")
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise DisentkitError(f"cannot read {path}: {exc}") from None
+
+
+def _finetune_config(source_config, config: TransferConfig, channels: int, labelled: bool):
+    """The source's training settings, switched to the transfer paper's fine-tuning ones."""
+    from disentkit.train.config import TrainConfig
+
+    method = "beta-vae"
+    if config.weak:
+        if not labelled:
+            raise DisentkitError("--weak needs a target with factors (weak pairs); this target has none")
+        method = source_config.method if source_config.method not in UNSUPERVISED_METHODS else "ada-gvae"
+    every = max(1, min(source_config.checkpoint_every, config.steps))
+    base: TrainConfig = source_config
+    return dataclasses.replace(
+        base,
+        data=f"{config.target} (transfer)",
+        method=method,
+        steps=config.steps,
+        lr=config.lr,
+        beta=source_config.beta if config.beta is None else config.beta,
+        batch=config.batch,
+        seed=config.seed,
+        warmup_steps=0,
+        clip=1.0,
+        channels=channels,
+        checkpoint_every=every,
+        log_every=max(1, min(source_config.log_every, every)),
+        device=config.device,
+        preset=None,
+    ).validate()
+
+
+def _finetune(out: Path, source, adapter, config: TransferConfig, data, progress: bool) -> Path:
+    """Run (or reuse, or resume) the fine-tuning; returns its run folder."""
+    from disentkit.train.loop import train
+
+    run = out / FINETUNE
+    if (run / DONE).exists():
+        return run
+    ft_config = _finetune_config(source.config, config, source.model.channels, adapter.labelled)
+    resume = (run / "checkpoints" / "latest.safetensors").exists()
+    if resume:
+        train(None, run, dataset=data, resume=True, progress=progress)
+    else:
+        if run.exists():  # a folder from a run killed before its first checkpoint
+            import shutil
+
+            shutil.rmtree(run)
+        train(ft_config, run, dataset=data, init_from=source.path, progress=progress)
+    atomic_write_text(run / DONE, "")
+    return run
+
+
+def run_transfer(config: TransferConfig, out_dir: str | Path, progress: bool = True) -> dict:
+    """Before → fine-tune → after; returns the results (also in ``out_dir/transfer.json``).
+
+    A finished transfer with the same config is reused as it is; a killed one picks up where it
+    stopped (before results and fine-tuning checkpoints are kept).
+    """
+    from disentkit import load_run
+
+    config = config.validate()
+    out = Path(out_dir)
+    cfg = to_dict(config)
+    if (out / RESULTS).exists():
+        previous = read_results(out)
+        if previous.get("config") == cfg and previous.get("status") == "complete":
+            return previous
+    source = load_source(config.source, config.device)
+    target = load_target(config.target, config.target_options)
+    adapter = TargetAdapter(target, channels=source.model.channels)
+    images, factors = _eval_sample(adapter, config)
+    names = list(adapter.factor_names) if adapter.labelled else None
+    n_train, n_test = config.split
+    scoring = {
+        "seed": config.seed,
+        "classifiers": tuple(config.classifiers),
+        "n_train": n_train,
+        "n_test": n_test,
+    }
+    scoring["n_pairs"] = config.omes_pairs
+    recorder = _Recorder(adapter) if adapter.labelled else None
+    payload = {
+        "config": cfg,
+        "environment": environment_info(),
+        "source": {"path": str(source.path), "config": to_dict(source.config), "step": source.step},
+        "target": {"name": adapter.name, "labelled": adapter.labelled, "factor_names": names},
+        "adaptation": adapter.describe(),
+        "evaluation": {"size": config.eval_size, "train": n_train, "test": n_test, "held_out": True},
+        "status": "before",
+    }
+    out.mkdir(parents=True, exist_ok=True)
+    _save_samples(out, images, factors)
+    payload["before"] = evaluate(source, images, factors, names, pairs_from=recorder, **scoring)
+    _write_results(out, payload)
+    data = HeldOut(adapter, np.concatenate([factors, *recorder.factors])) if adapter.labelled else adapter
+    try:
+        run = _finetune(out, source, adapter, config, data, progress)
+    except BaseException as exc:  # keep "before"; say what failed, then let the error through
+        payload |= {"status": "failed", "error": f"{type(exc).__name__}: {exc}"}
+        _write_results(out, payload)
+        raise
+    tuned = load_run(run, device=None if config.device == "auto" else config.device)
+    payload["finetune"] = {"path": str(run), "config": to_dict(tuned.config), "step": tuned.step}
+    payload["after"] = evaluate(
+        tuned, images, factors, names, pairs_from=adapter if factors is not None else None, **scoring
+    )
+    payload["table"] = summary_rows(payload)
+    payload["status"] = "complete"
+    _write_results(out, payload)
+    return payload
+
+
+class _Recorder:
+    """The adapter, remembering every factor vector OMES renders (to hold them out of fine-tuning)."""
+
+    def __init__(self, adapter: TargetAdapter):
+        self.adapter, self.factors = adapter, []
+        self.name, self.factor_names, self.factor_sizes = (
+            adapter.name,
+            adapter.factor_names,
+            adapter.factor_sizes,
+        )
+
+    def sample_factors(self, n, rng):
+        return self.adapter.sample_factors(n, rng)
+
+    def render(self, factors, rng=None):
+        self.factors.append(np.asarray(factors))
+        return self.adapter.render(factors, rng)
+
+
+def _save_samples(out: Path, images: np.ndarray, factors: np.ndarray | None, n: int = 16) -> None:
+    import io
+
+    buffer = io.BytesIO()
+    arrays = {"images": images[:n]}
+    if factors is not None:
+        arrays["factors"] = factors[:n]
+    np.savez_compressed(buffer, **arrays)
+    atomic_write_bytes(out / SAMPLES, buffer.getvalue())
+
+
+# ------------------------------------------------------------------------------------- table
+def cell(before: float | None, after: float | None) -> str:
+    """The paper's cell: ``before×100 (+gain×100)``; before alone when there is no after."""
+    if before is None or not math.isfinite(before):
+        return "–"
+    if after is None or not math.isfinite(after):
+        return f"{100 * before:.1f}"
+    return f"{100 * before:.1f} ({100 * (after - before):+.1f})"
+
+
+def _get(result: dict | None, *keys):
+    value = result
+    for key in keys:
+        if value is None:
+            return None
+        value = value[key] if isinstance(key, int) else value.get(key)
+    return value
+
+
+def summary_rows(payload: dict) -> list[dict]:
+    """Rows of the before/after table: one per target factor, then "All"; the score row last.
+
+    Unlabelled targets get one row of label-free scores.
+    """
+    before, after = payload.get("before"), payload.get("after")
+    names = payload["target"]["factor_names"]
+    if not names:
+        return [
+            {
+                "factor": "(no labels)",
+                "reconstruction": cell_raw(_get(before, "reconstruction"), _get(after, "reconstruction")),
+                "KL": cell_raw(_get(before, "kl"), _get(after, "kl")),
+                "active dims": f"{_get(before, 'active_dims')} → {_get(after, 'active_dims')}",
+            }
+        ]
+    kinds = list(payload["config"]["classifiers"])
+    rows = []
+    for f, name in enumerate([*names, "All"]):
+        row = {"factor": name}
+        for kind in kinds:
+            label = kind.upper()
+            full, pruned = ("test_accuracy_full", "test_accuracy_pruned")
+            if name == "All":
+                full, pruned = ("mean_test_accuracy_full", "mean_test_accuracy_pruned")
+                pick = lambda r, key, kind=kind: _get(r, "downstream", kind, key)  # noqa: E731
+            else:
+                pick = lambda r, key, kind=kind, f=f: (
+                    _get(r, "downstream", kind, key, f) if _get(r, "downstream", kind, key) else None
+                )  # noqa: E731
+            row[f"{label} full"] = cell(pick(before, full), pick(after, full))
+            row[f"{label} pruned"] = cell(pick(before, pruned), pick(after, pruned))
+        for score in ("omes", "os", "mes"):
+            key = score if name == "All" else f"{score}_per_factor"
+            b = _get(before, "omes", key) if name == "All" else _get(before, "omes", key, f)
+            a = _get(after, "omes", key) if name == "All" else _get(after, "omes", key, f)
+            row[score.upper()] = cell(b, a)
+        rows.append(row)
+    rows[-1]["DCI"] = cell(_get(before, "dci", "disentanglement"), _get(after, "dci", "disentanglement"))
+    rows[-1]["MIG"] = cell(_get(before, "mig", "mig"), _get(after, "mig", "mig"))
+    return rows
+
+
+def cell_raw(before: float | None, after: float | None) -> str:
+    """A cell for unbounded scores (reconstruction, KL): ``before (+change)`` without ×100."""
+    if before is None:
+        return "–"
+    if after is None:
+        return f"{before:.2f}"
+    return f"{before:.2f} ({after - before:+.2f})"
