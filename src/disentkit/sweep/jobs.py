@@ -1,0 +1,107 @@
+"""Job kinds: ``fn(config: dict, job_dir: Path) -> dict`` registered by name.
+
+The sweep machinery knows nothing about training or metrics: it runs a registered function in a
+worker with the job's config and folder, and stores the dict it returns as ``results.json``.
+``config["_inputs"]`` maps each dependency's role to its finished job folder.
+
+Built-in kinds: ``train``, ``evaluate``, ``transfer`` (the protocol; see
+:mod:`disentkit.sweep.kinds`), and ``toy`` / ``sleep`` (cheap jobs for tests and benchmarks).
+A kind registered from your own module works with every executor: the worker imports the
+module that defined the function before looking the kind up.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from disentkit.errors import DisentkitError, unknown_name
+
+JobFn = Callable[[dict, Path], dict]
+_JOBS: dict[str, JobFn] = {}
+
+
+def register_job(kind: str) -> Callable[[JobFn], JobFn]:
+    """Decorator: ``@register_job("mykind")`` on ``fn(config, job_dir) -> dict``."""
+
+    def wrap(fn: JobFn) -> JobFn:
+        _JOBS[kind] = fn
+        return fn
+
+    return wrap
+
+
+def list_job_kinds() -> list[str]:
+    return sorted(_JOBS)
+
+
+def job_module(kind: str) -> str:
+    """Module that defines a kind's function (imported by workers before the lookup)."""
+    return get_job_fn(kind).__module__
+
+
+def get_job_fn(kind: str, module: str | None = None) -> JobFn:
+    """The function of ``kind``; ``module`` is imported first so that it can register the kind."""
+    if kind not in _JOBS and module:
+        importlib.import_module(module)
+    if kind not in _JOBS:
+        raise unknown_name("job kind", kind, _JOBS)
+    return _JOBS[kind]
+
+
+def dependency_results(config: dict, role: str) -> dict:
+    """The ``results.json`` of the dependency ``role`` of a running job."""
+    inputs = config.get("_inputs", {})
+    if role not in inputs:
+        raise DisentkitError(f"job has no dependency {role!r}; it has: {', '.join(inputs) or 'none'}")
+    return json.loads((Path(inputs[role]) / "results.json").read_text())
+
+
+# ------------------------------------------------------------------------------- cheap job kinds
+
+
+def _record(side_file: str | None, line: str) -> None:
+    """Append one line to a side file (O_APPEND: concurrent writers do not interleave lines)."""
+    if side_file:
+        with open(side_file, "a") as handle:
+            handle.write(line + "\n")
+
+
+@register_job("toy")
+def toy_job(config: dict, job_dir: Path) -> dict:
+    """A cheap, deterministic job for tests and benchmarks.
+
+    Config keys (all optional): ``value`` (number), ``duration`` (seconds to sleep), ``fail``
+    (raise a RuntimeError), ``side_file`` (append ``start``/``end`` lines with the job folder
+    and PID — lets tests count executions), ``exit_code`` (kill the worker with ``os._exit``).
+    Returns ``value``, its square and ``total`` = value + the totals of its dependencies.
+    """
+    side = config.get("side_file")
+    _record(side, f"start {job_dir.name} {os.getpid()}")
+    print(f"toy job {job_dir.name}: value={config.get('value', 0)}", flush=True)
+    time.sleep(float(config.get("duration", 0.0)))
+    if "exit_code" in config:
+        os._exit(int(config["exit_code"]))
+    if config.get("fail"):
+        raise RuntimeError(f"toy job asked to fail (value={config.get('value')})")
+    value = float(config.get("value", 0.0))
+    total = value + sum(dependency_results(config, role)["total"] for role in config.get("_inputs", {}))
+    _record(side, f"end {job_dir.name} {os.getpid()}")
+    return {"value": value, "square": value * value, "total": total}
+
+
+@register_job("sleep")
+def sleep_job(config: dict, job_dir: Path) -> dict:
+    """Sleep ``seconds`` (default 0): a no-op job that measures the machinery around it."""
+    seconds = float(config.get("seconds", 0.0))
+    if seconds:
+        time.sleep(seconds)
+    return {"slept": seconds}
+
+
+# The protocol kinds register themselves on import (they import torch lazily, inside the jobs).
+from disentkit.sweep import kinds as _kinds  # noqa: E402,F401

@@ -1,0 +1,328 @@
+"""Aggregation: a results folder → one DataFrame → the paper's tables and Fig. 2 correlations.
+
+Every finished ``evaluate`` / ``transfer`` job contributes one row per evaluation phase
+(``source``; ``before`` / ``after`` fine-tuning). Metric columns follow
+:func:`disentkit.sweep.kinds.flatten_metrics`: scalars (``omes``, ``os``, ``mes``,
+``dci_disentanglement``, ``mig``, ``betavae``, ``factorvae``, …) and per-factor accuracies
+``acc.<classifier>.<full|pruned>.<factor>``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from disentkit.errors import DisentkitError
+from disentkit.sweep.store import read_json
+
+META_COLUMNS = ["job", "kind", "model", "source", "target", "dataset", "method", "beta", "seed", "phase"]
+TABLE_METRICS = {"OS": "os", "MES": "mes", "OMES": "omes", "DCI": "dci_disentanglement", "MIG": "mig"}
+OMES_FAMILY = {"OMES": "omes", "OS": "os", "MES": "mes"}
+REFERENCE_METRICS = {
+    "DCI": "dci_disentanglement",
+    "MIG": "mig",
+    "BetaVAE": "betavae",
+    "FactorVAE": "factorvae",
+    "accuracy (GBT)": "acc.gbt.full.mean",
+}
+FORMATS = ("md", "csv", "latex")
+
+
+def load_results(results_dir: str | Path) -> pd.DataFrame:
+    """One row per (finished evaluate/transfer job, phase); metadata then metric columns.
+
+    Parameters
+    ----------
+    results_dir : path
+        A sweep's results folder (the one holding ``jobs/``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``job, kind, model, source, target, dataset, method, beta, seed, phase`` and one
+        column per metric. ``acc.<clf>.<variant>.mean`` (mean over factors) is added.
+    """
+    folder = Path(results_dir)
+    if not (folder / "jobs").is_dir():
+        raise DisentkitError(
+            f"{folder} is not a sweep results folder (no jobs/ inside); run `disentkit sweep run` first"
+        )
+    rows = []
+    for job in sorted((folder / "jobs").iterdir()):
+        if (job / "done").exists():
+            rows += _rows(job)
+    if not rows:
+        raise DisentkitError(f"no finished evaluate or transfer jobs in {folder}")
+    frame = pd.DataFrame(rows)
+    return _add_mean_accuracy(frame)
+
+
+def _rows(job: Path) -> list[dict]:
+    results = read_json(job / "results.json") or {}
+    config = read_json(job / "config.json") or {}
+    evaluations = results.get("evaluations")
+    if not isinstance(evaluations, dict):
+        return []
+    meta = {
+        "job": config.get("key", job.name),
+        "kind": results.get("kind", config.get("kind")),
+        "model": (config.get("deps") or {}).get("model"),
+        **{k: results.get(k) for k in ("source", "target", "dataset", "method", "beta", "seed")},
+    }
+    return [{**meta, "phase": phase, **metrics} for phase, metrics in evaluations.items()]
+
+
+def _add_mean_accuracy(frame: pd.DataFrame) -> pd.DataFrame:
+    groups: dict[str, list[str]] = {}
+    for column in frame.columns:
+        parts = column.split(".")
+        if len(parts) == 4 and parts[0] == "acc" and parts[3] != "mean":
+            groups.setdefault(".".join(parts[:3]), []).append(column)
+    means = {f"{prefix}.mean": frame[cols].mean(axis=1) for prefix, cols in groups.items()}
+    return pd.concat([frame, pd.DataFrame(means, index=frame.index)], axis=1) if means else frame
+
+
+def factor_columns(frame: pd.DataFrame, classifier: str, variant: str) -> dict[str, str]:
+    """``{factor: column}`` of per-factor accuracies present (non-empty) in ``frame``."""
+    prefix = f"acc.{classifier}.{variant}."
+    return {
+        c[len(prefix) :]: c
+        for c in frame.columns
+        if c.startswith(prefix) and not c.endswith(".mean") and frame[c].notna().any()
+    }
+
+
+# --------------------------------------------------------------------------------- transfer tables
+
+
+def _stats(values: pd.Series) -> tuple[float, float]:
+    values = values.dropna().astype(float)
+    if values.empty:
+        return math.nan, math.nan
+    return float(values.mean()), float(values.std(ddof=1)) if len(values) > 1 else math.nan
+
+
+def _paired(pair: pd.DataFrame, column: str) -> tuple[pd.Series, pd.Series]:
+    """Before and after values of ``column`` aligned by job (one transfer job = one model)."""
+    before = pair[pair.phase == "before"].set_index("job")[column]
+    after = pair[pair.phase == "after"].set_index("job")[column]
+    return before, after.reindex(before.index)
+
+
+def transfer_summary(frame: pd.DataFrame, classifiers=("gbt", "mlp")) -> pd.DataFrame:
+    """Tidy summary: per (source, target, row, column) mean ± std of before and of the gain.
+
+    Rows are the target's factors (+ ``mean``) for columns ``<CLF> full|pruned``, and the
+    metrics OS, MES, OMES, DCI, MIG (column ``score``). Values are ×100, as in the paper.
+    """
+    transfers = frame[frame.kind == "transfer"]
+    if transfers.empty:
+        raise DisentkitError(
+            "no finished transfer jobs in these results: the tables compare before/after fine-tuning"
+        )
+    records = []
+    for (source, target), pair in transfers.groupby(["source", "target"], sort=True):
+        records += _accuracy_records(pair, source, target, classifiers)
+        for label, column in TABLE_METRICS.items():
+            if column in pair.columns and pair[column].notna().any():
+                records.append(_record(pair, source, target, "metric", label, "score", column))
+    return pd.DataFrame(records)
+
+
+def _accuracy_records(pair, source, target, classifiers) -> list[dict]:
+    records = []
+    for clf in classifiers:
+        for variant in ("full", "pruned"):
+            columns = factor_columns(pair, clf, variant)
+            if columns:
+                columns["mean"] = f"acc.{clf}.{variant}.mean"
+            for factor, column in columns.items():
+                records.append(
+                    _record(pair, source, target, "accuracy", factor, f"{clf.upper()} {variant}", column)
+                )
+    return records
+
+
+def _record(pair, source, target, section, row, column, metric) -> dict:
+    before, after = _paired(pair, metric)
+    b_mean, b_std = _stats(before * 100)
+    g_mean, g_std = _stats((after - before) * 100)
+    n = int(before.notna().sum())
+    return {
+        "source": source,
+        "target": target,
+        "section": section,
+        "row": row,
+        "column": column,
+        "before_mean": b_mean,
+        "before_std": b_std,
+        "gain_mean": g_mean,
+        "gain_std": g_std,
+        "n_models": n,
+    }
+
+
+def _cell(record) -> str:
+    """``51.3 ± 2.1 (+16.7 ± 1.0)``; the ± part is omitted for a single model."""
+
+    def number(mean: float, std: float, signed: bool) -> str:
+        if math.isnan(mean):
+            return "–"
+        text = f"{mean:+.1f}" if signed else f"{mean:.1f}"
+        return text if math.isnan(std) else f"{text} ± {std:.1f}"
+
+    before = number(record["before_mean"], record["before_std"], signed=False)
+    gain = number(record["gain_mean"], record["gain_std"], signed=True)
+    return f"{before} ({gain})"
+
+
+def transfer_tables(frame: pd.DataFrame, fmt: str = "md", classifiers=("gbt", "mlp")) -> str:
+    """The paper's transfer tables as Markdown, CSV (tidy numbers) or LaTeX."""
+    _check_format(fmt)
+    summary = transfer_summary(frame, classifiers)
+    if fmt == "csv":
+        return summary.to_csv(index=False, float_format="%.4f")
+    parts = []
+    for (source, target), pair in summary.groupby(["source", "target"], sort=False):
+        n = int(pair["n_models"].max())
+        title = (
+            f"{source} → {target} ({n} model{'s' if n != 1 else ''}; before ×100 (+gain after fine-tuning))"
+        )
+        for section, index_name in (("accuracy", "factor"), ("metric", "metric")):
+            part = pair[pair.section == section]
+            if part.empty:
+                continue
+            table = part.assign(cell=[_cell(r) for r in part.to_dict("records")])
+            wide = table.pivot(index="row", columns="column", values="cell")
+            wide = wide.reindex(
+                index=list(dict.fromkeys(table["row"])), columns=list(dict.fromkeys(table["column"]))
+            )
+            parts.append(_titled(title, format_frame(wide.fillna("–"), fmt, index_name), fmt))
+    return "\n\n".join(parts)
+
+
+def _titled(title: str, body: str, fmt: str) -> str:
+    if fmt == "latex":
+        return f"% {title}\n{body}"
+    return f"**{title}**\n\n{body}"
+
+
+def _check_format(fmt: str) -> None:
+    if fmt not in FORMATS:
+        raise DisentkitError(f"unknown format {fmt!r}; valid formats: {', '.join(FORMATS)}")
+
+
+def format_frame(frame: pd.DataFrame, fmt: str, index_name: str = "") -> str:
+    """A DataFrame as a Markdown table, CSV or a LaTeX tabular (numbers to 3 decimals)."""
+    _check_format(fmt)
+    if fmt == "csv":
+        return frame.to_csv(index_label=index_name, float_format="%.4f")
+    header = [index_name, *map(str, frame.columns)]
+    rows = [
+        [str(idx), *(_text(v) for v in row)] for idx, row in zip(frame.index, frame.to_numpy(), strict=True)
+    ]
+    if fmt == "md":
+        lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows])
+    escape = lambda s: s.replace("_", r"\_").replace("%", r"\%").replace("±", r"$\pm$").replace("→", r"$\to$")  # noqa: E731
+    lines = [r"\begin{tabular}{l" + "r" * len(frame.columns) + "}", r"\toprule"]
+    lines.append(" & ".join(map(escape, header)) + r" \\")
+    lines.append(r"\midrule")
+    lines += [" & ".join(map(escape, r)) + r" \\" for r in rows]
+    lines += [r"\bottomrule", r"\end{tabular}"]
+    return "\n".join(lines)
+
+
+def _text(value) -> str:
+    if isinstance(value, (float, np.floating)):
+        return "–" if math.isnan(value) else f"{value:.3f}"
+    return str(value)
+
+
+# ------------------------------------------------------------------------------ correlation (Fig. 2)
+
+PHASES = ("all", "source", "before", "after")
+
+
+def correlation_table(frame: pd.DataFrame, phase: str = "all", min_models: int = 3) -> pd.DataFrame:
+    """Spearman ρ of OMES, OS, MES (rows) with DCI, MIG, BetaVAE, FactorVAE, accuracy (columns).
+
+    Each evaluation (model × dataset × phase) is one observation; ``phase`` restricts them.
+    Pairs with fewer than ``min_models`` complete observations give NaN.
+    """
+    from scipy.stats import spearmanr
+
+    if phase not in PHASES:
+        raise DisentkitError(f"unknown phase {phase!r}; valid phases: {', '.join(PHASES)}")
+    data = frame if phase == "all" else frame[frame.phase == phase]
+    rows_present = {k: v for k, v in OMES_FAMILY.items() if v in data.columns}
+    cols_present = {k: v for k, v in REFERENCE_METRICS.items() if v in data.columns}
+    if not rows_present or not cols_present:
+        raise DisentkitError(
+            "these results lack the metrics to correlate: need one of OMES/OS/MES and one of "
+            f"DCI/MIG/BetaVAE/FactorVAE/accuracy (columns present: {', '.join(c for c in data.columns if c not in META_COLUMNS)})"
+        )
+    table = pd.DataFrame(index=list(rows_present), columns=list(cols_present), dtype=float)
+    for r_label, r_col in rows_present.items():
+        for c_label, c_col in cols_present.items():
+            pair = data[[r_col, c_col]].dropna()
+            if len(pair) >= min_models and pair[r_col].nunique() > 1 and pair[c_col].nunique() > 1:
+                table.loc[r_label, c_label] = float(spearmanr(pair[r_col], pair[c_col]).statistic)
+    return table
+
+
+def correlation_heatmap(
+    table: pd.DataFrame, out: str | Path, title: str = "Spearman rank correlation"
+) -> Path:
+    """Write the correlation table as an annotated heatmap (matplotlib, Agg backend)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out = Path(out)
+    values = table.to_numpy(dtype=float)
+    fig, ax = plt.subplots(figsize=(1.3 * values.shape[1] + 2, 0.8 * values.shape[0] + 1.5))
+    image = ax.imshow(values, cmap="RdBu_r", vmin=-1, vmax=1)
+    ax.set_xticks(range(values.shape[1]), table.columns, rotation=30, ha="right")
+    ax.set_yticks(range(values.shape[0]), table.index)
+    for (i, j), value in np.ndenumerate(values):
+        ax.text(j, i, "–" if np.isnan(value) else f"{value:.2f}", ha="center", va="center", fontsize=9)
+    fig.colorbar(image, ax=ax, label="Spearman ρ")
+    ax.set_title(title)
+    fig.tight_layout()
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(out, dpi=120)
+    except OSError as exc:
+        raise DisentkitError(f"cannot write {out}: {exc}") from None
+    finally:
+        plt.close(fig)
+    return out
+
+
+def write_synthetic_results(folder: str | Path, records: list[dict]) -> Path:
+    """Write finished jobs in the sweep's on-disk format (for tests, demos and imports).
+
+    Each record: ``kind`` (evaluate/transfer), metadata (source, target, dataset, method, beta,
+    seed, model) and ``evaluations`` {phase: flat metrics}.
+    """
+    from disentkit.sweep.plan import job_key
+
+    folder = Path(folder)
+    for record in records:
+        config = {k: record.get(k) for k in ("source", "target", "dataset", "method", "beta", "seed")}
+        deps = {"model": record.get("model", f"model-{record.get('seed')}")}
+        key = job_key(record["kind"], config, deps)
+        job = folder / "jobs" / f"{record['kind']}-{key}"
+        job.mkdir(parents=True, exist_ok=True)
+        (job / "config.json").write_text(
+            json.dumps({"kind": record["kind"], "key": key, "config": config, "deps": deps})
+        )
+        (job / "results.json").write_text(json.dumps({k: v for k, v in record.items() if k != "model"}))
+        (job / "done").write_text("{}")
+    return folder
