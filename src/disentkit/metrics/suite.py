@@ -1,0 +1,277 @@
+"""The metric registry and the two suite entry points used by the rest of disentkit.
+
+* :func:`evaluate_representation` — array metrics on a fixed sample ``z`` (N × D), ``y`` (N × K);
+* :func:`evaluate_model` — samples and encodes observations from a dataset, runs the array metrics
+  and the interventional ones (OMES intervention mode, BetaVAE, FactorVAE).
+
+Both return plain dicts (JSON-safe) that carry every setting, the dropped factors and the warnings.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import warnings
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+import numpy as np
+
+from disentkit.errors import DisentkitError, unknown_name
+from disentkit.metrics import classifiers, information, interventional
+from disentkit.metrics import omes_metric as omes
+from disentkit.metrics._common import MetricWarning, json_safe, prepare
+
+#: name → (needs a dataset, one-line description)
+METRICS: dict[str, tuple[bool, str]] = {
+    "omes": (False, "OMES / OS / MES (matched-sample pairs; intervention pairs in evaluate_model)"),
+    "dci": (False, "DCI disentanglement, completeness, informativeness (GBT importances)"),
+    "downstream_gbt": (False, "GBT accuracy per factor, full and OMES-pruned representation"),
+    "downstream_mlp": (False, "MLP (256, 256) accuracy per factor, full and OMES-pruned representation"),
+    "mig": (False, "mutual information gap (20 bins)"),
+    "sap": (False, "SAP score (LinearSVC C=0.01, balanced)"),
+    "modularity": (False, "modularity and explicitness (Ridgeway & Zemel)"),
+    "unsupervised": (False, "Gaussian total / Wasserstein correlation, mutual information score"),
+    "beta_vae": (True, "BetaVAE score (interventional)"),
+    "factor_vae": (True, "FactorVAE score (interventional)"),
+}
+ARRAY_METRICS = tuple(name for name, (needs, _) in METRICS.items() if not needs)
+DEFAULT_ARRAY_METRICS = ARRAY_METRICS
+DEFAULT_MODEL_METRICS = tuple(METRICS)
+
+
+@dataclass
+class SuiteOptions:
+    """Every setting of the suite (defaults = protocol / disentanglement_lib); recorded with results."""
+
+    alpha: float = 0.5
+    pooling: str = "avg"
+    association: str = "product"
+    omes_max_pairs: int = omes.MAX_PAIRS
+    omes_n_pairs: int = omes.N_INTERVENTION_PAIRS
+    omes_min_pairs: int = omes.MIN_PAIRS
+    fast: bool = False
+    n_jobs: int = -1
+    gbt_params: dict | None = None
+    mlp_params: dict | None = None
+    n_bins: int = information.N_BINS
+    n_train: int = 10_000
+    n_test: int = 5_000
+    sap_c: float = classifiers.SAP_C
+    vote_batch_size: int = interventional.BATCH
+    vote_n_train: int = interventional.N_TRAIN_POINTS
+    vote_n_eval: int = interventional.N_EVAL_POINTS
+    vote_n_variance: int = interventional.N_VARIANCE
+
+    @classmethod
+    def from_kwargs(cls, **options) -> SuiteOptions:
+        valid = [f.name for f in dataclasses.fields(cls)]
+        unknown = sorted(set(options) - set(valid))
+        if unknown:
+            raise DisentkitError(f"unknown metric option(s) {', '.join(unknown)}; valid: {', '.join(valid)}")
+        return cls(**options)
+
+    def omes_settings(self, mode: str) -> omes.OMESSettings:
+        return omes.OMESSettings(
+            alpha=self.alpha,
+            pooling=self.pooling,
+            association=self.association,
+            max_pairs=self.omes_max_pairs,
+            n_pairs=self.omes_n_pairs,
+            min_pairs=self.omes_min_pairs,
+            mode=mode,
+        ).validate()
+
+    def intervention_settings(self) -> interventional.InterventionSettings:
+        return interventional.InterventionSettings(
+            batch_size=self.vote_batch_size,
+            n_train=self.vote_n_train,
+            n_eval=self.vote_n_eval,
+            n_variance=self.vote_n_variance,
+        )
+
+
+def resolve_metrics(metrics: Iterable[str] | str, allow_interventional: bool) -> list[str]:
+    """Validate metric names (a list or a comma-separated string); unknown names list the valid ones."""
+    names = [m.strip() for m in metrics.split(",")] if isinstance(metrics, str) else list(metrics)
+    names = [m for m in names if m]
+    if not names:
+        raise DisentkitError(f"no metric selected; valid metrics: {', '.join(METRICS)}")
+    for name in names:
+        if name not in METRICS:
+            raise unknown_name("metric", name, METRICS)
+        if METRICS[name][0] and not allow_interventional:
+            raise DisentkitError(
+                f"metric {name!r} renders observations and needs a dataset and an encoder; use "
+                f"evaluate_model (CLI: --model RUN --data NAME) or drop it"
+            )
+    return list(dict.fromkeys(names))
+
+
+def summary(results: dict) -> dict[str, float | None]:
+    """Headline numbers ``{"omes": …, "dci.disentanglement": …}`` of a results dict."""
+    keys = {
+        "omes": ["omes", "os", "mes"],
+        "dci": ["disentanglement", "completeness", "informativeness_test"],
+        "downstream_gbt": ["mean_test_accuracy_full", "mean_test_accuracy_pruned"],
+        "downstream_mlp": ["mean_test_accuracy_full", "mean_test_accuracy_pruned"],
+        "mig": ["mig"],
+        "sap": ["sap"],
+        "modularity": ["modularity", "explicitness_test"],
+        "unsupervised": [
+            "gaussian_total_correlation",
+            "gaussian_wasserstein_correlation_norm",
+            "mutual_info_score",
+        ],
+        "beta_vae": ["eval_accuracy"],
+        "factor_vae": ["eval_accuracy"],
+    }
+    out = {}
+    for name, result in results.items():
+        for key in keys.get(name, []):
+            out[name if key == name else f"{name}.{key}"] = result.get(key)
+    return out
+
+
+def _run_array_metrics(z, y, names, wanted, opts: SuiteOptions, rng, omes_result=None) -> dict:
+    results: dict = {}
+    needs_pruned = any(m in wanted for m in ("downstream_gbt", "downstream_mlp"))
+    if omes_result is None and ("omes" in wanted or needs_pruned):
+        omes_result = omes.omes(z, y, names, rng=rng, settings=opts.omes_settings("matched"))
+    if "omes" in wanted:
+        results["omes"] = omes_result
+    pruned = omes_result.pruned_dims if needs_pruned else None
+    common = {"n_jobs": opts.n_jobs, "n_train": opts.n_train, "n_test": opts.n_test}
+    if "dci" in wanted or "downstream_gbt" in wanted:
+        kind = "hgb" if opts.fast else "gbt"
+        dci, down = classifiers.classifier_scores(
+            z, y, names, rng=rng, classifier=kind, params=opts.gbt_params,
+            pruned_dims=pruned if "downstream_gbt" in wanted else None, **common,
+        )  # fmt: skip
+        if "dci" in wanted:
+            results["dci"] = dci
+        if "downstream_gbt" in wanted:
+            results["downstream_gbt"] = down
+    if "downstream_mlp" in wanted:
+        results["downstream_mlp"] = classifiers.classifier_scores(
+            z, y, names, rng=rng, classifier="mlp", params=opts.mlp_params, pruned_dims=pruned, **common
+        )[1]
+    if "mig" in wanted:
+        results["mig"] = information.mig(z, y, names, n_bins=opts.n_bins)
+    if "sap" in wanted:
+        results["sap"] = classifiers.sap(z, y, names, rng=rng, c=opts.sap_c, **common)
+    if "modularity" in wanted:
+        results["modularity"] = information.modularity_explicitness(
+            z, y, names, rng=rng, n_bins=opts.n_bins, n_train=opts.n_train, n_test=opts.n_test
+        )
+    if "unsupervised" in wanted:
+        results["unsupervised"] = information.unsupervised_scores(z, n_bins=opts.n_bins)
+    return results
+
+
+def _package(results: dict, wanted, opts, names, dropped, z, caught) -> dict:
+    from disentkit.config import environment_info
+
+    ordered = {name: results[name].to_dict() for name in wanted if name in results}
+    messages = list(dict.fromkeys(str(w.message) for w in caught))
+    for message in messages:  # re-emit once each (every metric re-validates the same input)
+        warnings.warn(message, MetricWarning, stacklevel=3)
+    return json_safe(
+        {
+            "summary": summary(ordered),
+            "metrics": ordered,
+            "factor_names": names,
+            "dropped_factors": dropped,
+            "n_samples": int(z.shape[0]),
+            "n_dims": int(z.shape[1]),
+            "settings": dataclasses.asdict(opts),
+            "comparable_with_published": not opts.fast,
+            "warnings": messages,
+            "environment": environment_info(),
+        }
+    )
+
+
+def evaluate_representation(
+    z,
+    y,
+    factor_names=None,
+    metrics: Iterable[str] | str = DEFAULT_ARRAY_METRICS,
+    *,
+    rng: np.random.Generator,
+    **options,
+) -> dict:
+    """Run array metrics on a labelled sample.
+
+    Parameters
+    ----------
+    z : array-like (N, D)
+        Representation (posterior means).
+    y : array-like (N, K)
+        Integer factor classes.
+    factor_names : sequence of str, optional
+    metrics : iterable of str or comma-separated str
+        Names from :data:`METRICS` (not the interventional ones).
+    rng : numpy.random.Generator
+        The only source of randomness.
+    **options
+        Fields of :class:`SuiteOptions` (``alpha``, ``fast``, ``n_jobs``, ``gbt_params`` …).
+
+    Returns
+    -------
+    dict
+        ``summary``, ``metrics`` (each result's ``to_dict()``), ``settings``, ``warnings``,
+        ``environment`` and more; JSON-safe (NaN → ``None``).
+    """
+    if not isinstance(rng, np.random.Generator):
+        raise DisentkitError("pass rng=np.random.default_rng(seed): metrics draw randomness only from it")
+    wanted = resolve_metrics(metrics, allow_interventional=False)
+    opts = SuiteOptions.from_kwargs(**options)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", MetricWarning)
+        z, y, names, dropped = prepare(z, y, factor_names)
+        results = _run_array_metrics(z, y, names, wanted, opts, rng)
+    return _package(results, wanted, opts, names, dropped, z, caught)
+
+
+def evaluate_model(
+    encode: Callable[[np.ndarray], np.ndarray],
+    dataset,
+    n: int = 15_000,
+    *,
+    rng: np.random.Generator,
+    metrics: Iterable[str] | str = DEFAULT_MODEL_METRICS,
+    batch_size: int = 1000,
+    **options,
+) -> dict:
+    """Evaluate an encoder on a ground-truth dataset.
+
+    Samples ``n`` factor vectors, renders and encodes them (``encode(images uint8 (n,H,W,C)) ->
+    (n, D)``) for the array metrics; OMES uses the intervention mode; ``beta_vae`` and
+    ``factor_vae`` render their own batches. Same return value as :func:`evaluate_representation`
+    plus ``dataset``.
+    """
+    if not isinstance(rng, np.random.Generator):
+        raise DisentkitError("pass rng=np.random.default_rng(seed): metrics draw randomness only from it")
+    wanted = resolve_metrics(metrics, allow_interventional=True)
+    opts = SuiteOptions.from_kwargs(**options)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", MetricWarning)
+        factors = dataset.sample_factors(n, rng)
+        z = omes.encode_factors(dataset, encode, factors, rng, batch_size)
+        z, y, names, dropped = prepare(z, factors, dataset.factor_names)
+        omes_result = None
+        if "omes" in wanted or any(m.startswith("downstream") for m in wanted):
+            omes_result = omes.omes_intervention(
+                dataset, encode, rng=rng, settings=opts.omes_settings("intervention"), batch_size=batch_size
+            )
+        results = _run_array_metrics(
+            z, y, names, [m for m in wanted if m in ARRAY_METRICS], opts, rng, omes_result
+        )
+        st = opts.intervention_settings()
+        if "beta_vae" in wanted:
+            results["beta_vae"] = interventional.beta_vae_score(dataset, encode, rng=rng, settings=st)
+        if "factor_vae" in wanted:
+            results["factor_vae"] = interventional.factor_vae_score(dataset, encode, rng=rng, settings=st)
+    out = _package(results, wanted, opts, names, dropped, z, caught)
+    out["dataset"] = json_safe(dataset.describe())
+    return out
