@@ -1,9 +1,262 @@
-"""CLI commands of disentkit.metrics (registered on the top-level app by disentkit.cli)."""
+"""CLI commands of disentkit.metrics: ``disentkit evaluate``.
+
+Reads a representation and factor labels saved by another tool (the transfer paper's release format:
+an npz with ``mean``/``sampled`` arrays plus a CSV whose header names the factors; or plain
+.npy / .npz / .csv), or a trained run plus a dataset, and prints a table of scores.
+"""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
+import numpy as np
 import typer
+
+from disentkit.errors import DisentkitError
+
+RELEASE_KEYS = ("mean", "sampled")
+
+
+# ---------------------------------------------------------------------------- file readers
+def _read_csv(path: Path) -> tuple[np.ndarray, list[str] | None]:
+    """Numeric CSV; a first row that is not numeric is the header (factor names)."""
+    import pandas as pd
+
+    try:
+        frame = pd.read_csv(path, header=None, dtype=str, skipinitialspace=True)
+    except (OSError, ValueError, pd.errors.ParserError) as exc:
+        raise DisentkitError(f"cannot read CSV {path}: {exc}") from None
+    header = None
+    first = frame.iloc[0].tolist()
+    if not all(_is_number(v) for v in first):
+        header = [str(v).strip() for v in first]
+        frame = frame.iloc[1:]
+    try:
+        values = frame.to_numpy(dtype=np.float64)
+    except ValueError:
+        raise DisentkitError(f"{path}: non-numeric values below the header row") from None
+    return values, header
+
+
+def _is_number(value) -> bool:
+    try:
+        float(value)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def load_array(path: str | Path, which: str = "mean", role: str = "representation"):
+    """Read ``path`` (.npy, .npz, .csv) → ``(array, header names or None)``.
+
+    An npz holding ``mean``/``sampled`` is the release format (``which`` picks one); any other npz
+    must hold exactly one array.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise DisentkitError(f"{role} file not found: {path}")
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".npy":
+            return np.load(path, allow_pickle=False), None
+        if suffix == ".npz":
+            with np.load(path, allow_pickle=False) as archive:
+                keys = list(archive.keys())
+                if which in keys:
+                    return archive[which], None
+                if any(k in keys for k in RELEASE_KEYS):
+                    raise DisentkitError(
+                        f"{path}: no array {which!r}; it holds {', '.join(keys)} (use --which)"
+                    )
+                if len(keys) != 1:
+                    raise DisentkitError(
+                        f"{path}: expected one array or 'mean'/'sampled', found {', '.join(keys) or 'none'}"
+                    )
+                return archive[keys[0]], None
+        if suffix == ".csv":
+            return _read_csv(path)
+    except DisentkitError:
+        raise
+    except (OSError, ValueError, EOFError) as exc:
+        raise DisentkitError(f"cannot read {role} file {path}: {exc}") from None
+    raise DisentkitError(f"{role} file {path}: unsupported format {suffix!r}; use .npy, .npz or .csv")
+
+
+def factors_to_classes(values: np.ndarray) -> np.ndarray:
+    """Factor columns as class indices: integer columns kept, other values mapped to sorted classes."""
+    values = np.asarray(values)
+    if values.ndim == 1:
+        values = values[:, None]
+    if np.issubdtype(values.dtype, np.integer):
+        return values.astype(np.int64)
+    if not np.all(np.isfinite(values)):
+        raise DisentkitError("factors: NaN or inf in the labels")
+    if np.all(np.mod(values, 1) == 0):
+        return values.astype(np.int64)
+    # Physical factor values (e.g. scale 0.5 … 1.0): each distinct value is a class.
+    return np.stack([np.unique(col, return_inverse=True)[1] for col in values.T], axis=1).astype(np.int64)
+
+
+# ---------------------------------------------------------------------------- output
+def print_table(result: dict) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="disentkit evaluate", show_lines=False)
+    table.add_column("metric")
+    table.add_column("score", justify="right")
+    for key, value in result["summary"].items():
+        table.add_row(key, "n/a" if value is None else f"{value:.4f}")
+    console = Console()
+    console.print(table)
+    if "omes" in result["metrics"]:
+        om = result["metrics"]["omes"]
+        per = Table(title="OMES per factor")
+        for col in ("factor", "OMES", "OS", "MES", "dimension"):
+            per.add_column(col, justify="right" if col != "factor" else "left")
+        rows = zip(
+            om["factor_names"],
+            om["omes_per_factor"],
+            om["os_per_factor"],
+            om["mes_per_factor"],
+            om["association"],
+            strict=True,
+        )
+        for name, o, s, m, dim in rows:
+            per.add_row(
+                name,
+                *("n/a" if v is None else f"{v:.3f}" for v in (o, s, m)),
+                "-" if dim is None else str(dim),
+            )
+        console.print(per)
+    if not result.get("comparable_with_published", True):
+        console.print("[yellow]fast mode: GBT scores are NOT comparable with published numbers[/]")
+
+
+def write_plots(result: dict, folder: Path) -> list[Path]:
+    """Association-matrix heatmap (dims × factors, annotated) and per-factor OMES/OS/MES bars."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    if "omes" not in result["metrics"]:
+        raise DisentkitError("--plot needs the omes metric (add it to --metrics)")
+    om = result["metrics"]["omes"]
+    folder.mkdir(parents=True, exist_ok=True)
+    s = np.array([[np.nan if v is None else v for v in row] for row in om["S"]], dtype=float)
+    names = om["factor_names"]
+    fig, ax = plt.subplots(figsize=(1.2 + 0.9 * len(names), 1.0 + 0.45 * len(s)))
+    image = ax.imshow(s, vmin=0, vmax=1, cmap="viridis", aspect="auto")
+    for (j, f), value in np.ndenumerate(s):
+        ax.text(f, j, "nan" if np.isnan(value) else f"{value:.2f}", ha="center", va="center",
+                color="white" if not np.isnan(value) and value < 0.6 else "black", fontsize=8)  # fmt: skip
+    inactive = set(om["inactive_dims"])
+    ax.set_xticks(range(len(names)), names, rotation=30, ha="right")
+    ax.set_yticks(range(len(s)), [f"z{j}" + (" (inactive)" if j in inactive else "") for j in range(len(s))])
+    ax.set_title("OMES association matrix S")
+    fig.colorbar(image, ax=ax)
+    fig.tight_layout()
+    heatmap = folder / "association_matrix.png"
+    fig.savefig(heatmap, dpi=120)
+    plt.close(fig)
+    fig, ax = plt.subplots(figsize=(1.5 + 1.1 * len(names), 3.5))
+    x = np.arange(len(names))
+    for i, key in enumerate(("omes", "os", "mes")):
+        values = [np.nan if v is None else v for v in om[f"{key}_per_factor"]]
+        ax.bar(x + (i - 1) * 0.27, values, width=0.27, label=key.upper())
+    ax.set_xticks(x, names, rotation=30, ha="right")
+    ax.set_ylim(0, 1)
+    ax.legend()
+    ax.set_title(f"OMES {om['omes']:.3f} (OS {om['os']:.3f}, MES {om['mes']:.3f})")
+    fig.tight_layout()
+    bars = folder / "omes_per_factor.png"
+    fig.savefig(bars, dpi=120)
+    plt.close(fig)
+    return [heatmap, bars]
+
+
+# ---------------------------------------------------------------------------- command
+def _from_files(representation, factors, which, metrics, rng, options) -> dict:
+    from disentkit.metrics.suite import evaluate_representation
+
+    if factors is None:
+        raise DisentkitError("--representation needs --factors (the labels file)")
+    z, _ = load_array(representation, which, "representation")
+    y_raw, header = load_array(factors, which, "factors")
+    result = evaluate_representation(z, factors_to_classes(y_raw), header, metrics, rng=rng, **options)
+    result["inputs"] = {"representation": str(representation), "factors": str(factors), "which": which}
+    return result
+
+
+def _from_model(model, data, n, metrics, rng, options) -> dict:
+    import disentkit
+    from disentkit.data.registry import get_dataset
+    from disentkit.metrics.suite import evaluate_model
+
+    if data is None:
+        raise DisentkitError("--model needs --data NAME (the dataset to evaluate on)")
+    try:
+        run = disentkit.load_run(model)
+    except ModuleNotFoundError as exc:
+        if "disentkit.train" not in str(exc):
+            raise
+        raise DisentkitError(
+            "loading trained runs is not available in this build (disentkit.train.runs missing)"
+        ) from None
+    dataset = get_dataset(data)
+    result = evaluate_model(
+        lambda images: run.encode(images)[0], dataset, n, rng=rng, metrics=metrics, **options
+    )
+    result["inputs"] = {"model": str(model), "data": data}
+    return result
+
+
+def evaluate(
+    representation: Path = typer.Option(
+        None, "--representation", "-r", help="z: .npz (release mean/sampled or one array), .npy or .csv"
+    ),
+    factors: Path = typer.Option(
+        None, "--factors", "-f", help="labels: .csv (header = factor names), .npy or .npz"
+    ),
+    which: str = typer.Option("mean", help="release npz: use the 'mean' or the 'sampled' representation"),
+    metrics: str = typer.Option(None, help="comma-separated metric names (default: all array metrics)"),
+    json_out: Path = typer.Option(None, "--json", help="write every result, setting and version here"),
+    plot: Path = typer.Option(None, "--plot", help="folder for the association heatmap and OMES bars"),
+    seed: int = typer.Option(0, help="seed of the only random generator"),
+    fast: bool = typer.Option(
+        False, help="histogram GBT for DCI/downstream (NOT comparable with published numbers)"
+    ),
+    n_jobs: int = typer.Option(-1, help="parallel classifier fits (-1: all cores)"),
+    model: Path = typer.Option(None, "--model", help="a trained run folder (intervention mode)"),
+    data: str = typer.Option(None, "--data", help="dataset name for --model"),
+    n: int = typer.Option(15_000, help="--model: observations sampled for the array metrics"),
+) -> None:
+    """Score a representation: OMES, DCI, MIG, SAP, modularity, downstream accuracy and more."""
+    from disentkit.config import atomic_write_text
+    from disentkit.metrics.suite import DEFAULT_ARRAY_METRICS, DEFAULT_MODEL_METRICS
+
+    if which not in RELEASE_KEYS:
+        raise DisentkitError(f"--which must be 'mean' or 'sampled', got {which!r}")
+    if (representation is None) == (model is None):
+        raise DisentkitError("give either --representation z --factors y, or --model RUN --data NAME")
+    rng = np.random.default_rng(seed)
+    options = {"fast": fast, "n_jobs": n_jobs}
+    if model is None:
+        result = _from_files(representation, factors, which, metrics or DEFAULT_ARRAY_METRICS, rng, options)
+    else:
+        result = _from_model(model, data, n, metrics or DEFAULT_MODEL_METRICS, rng, options)
+    result["seed"] = seed
+    print_table(result)
+    if json_out is not None:
+        atomic_write_text(json_out, json.dumps(result, indent=2, allow_nan=False))
+        typer.echo(f"wrote {json_out}")
+    if plot is not None:
+        for path in write_plots(result, plot):
+            typer.echo(f"wrote {path}")
 
 
 def register(app: typer.Typer) -> None:
     """Add this package's commands to the top-level app."""
+    app.command("evaluate")(evaluate)
