@@ -89,6 +89,8 @@ class Plan:
         Metrics computed by the evaluate and transfer jobs.
     train, transfer, evaluation : dict
         Extra options passed through to the training config, the transfer and the evaluation.
+    train_per_source : dict of str to dict
+        Training options for one source only (e.g. no β warm-up on Shapes3D).
     resources : dict of str to Resources
         Per job kind: ``{num_cpus, num_gpus}``.
     jobs : list of JobSpec
@@ -106,6 +108,7 @@ class Plan:
     transfer_steps: int = 1000
     metrics: list[str] = field(default_factory=lambda: list(DEFAULT_METRICS))
     train: dict = field(default_factory=dict)
+    train_per_source: dict = field(default_factory=dict)
     transfer: dict = field(default_factory=dict)
     evaluation: dict = field(default_factory=dict)
     resources: dict = field(default_factory=dict)
@@ -228,7 +231,8 @@ def validate_plan(plan: Plan) -> None:
     """Check names and values; raises DisentkitError naming the bad ones and the valid ones."""
     from disentkit.sweep.jobs import list_job_kinds
 
-    datasets = valid_datasets()
+    # Only a grid needs the dataset registry (importing it loads torch: seconds).
+    datasets = valid_datasets() if plan.sources or plan.targets else []
     _check_names("sources", plan.sources, datasets)
     if not isinstance(plan.targets, dict):
         raise DisentkitError("targets: expected a mapping source → list of target datasets")
@@ -237,6 +241,7 @@ def validate_plan(plan: Plan) -> None:
         if not isinstance(targets, list):
             raise DisentkitError(f"targets.{source}: expected a list of datasets, got {targets!r}")
         _check_names(f"targets of {source}", targets, datasets)
+    _check_names("sources of train_per_source", plan.train_per_source, plan.sources)
     _check_names("methods", plan.methods, valid_methods())
     _check_names("metrics", plan.metrics, KNOWN_METRICS)
     if any(b <= 0 for b in plan.betas):
@@ -288,6 +293,7 @@ def _model_jobs(plan: Plan, source: str, method: str, beta: float, seed: int) ->
     tag = f"{source}/{method}/b{beta:g}/s{seed}"
     train_cfg = {
         **plan.train,
+        **plan.train_per_source.get(source, {}),
         "data": source,
         "method": method,
         "beta": beta,

@@ -189,9 +189,11 @@ def transfer_tables(frame: pd.DataFrame, fmt: str = "md", classifiers=("gbt", "m
     parts = []
     for (source, target), pair in summary.groupby(["source", "target"], sort=False):
         n = int(pair["n_models"].max())
-        title = (
-            f"{source} → {target} ({n} model{'s' if n != 1 else ''}; before ×100 (+gain after fine-tuning))"
-        )
+        models = f"{n} model{'s' if n != 1 else ''}; before ×100 (+gain after fine-tuning), mean ± std"
+        titles = {
+            "accuracy": f"{source} → {target}: accuracy per factor ({models})",
+            "metric": f"{source} → {target}: disentanglement ({models})",
+        }
         for section, index_name in (("accuracy", "factor"), ("metric", "metric")):
             part = pair[pair.section == section]
             if part.empty:
@@ -201,7 +203,7 @@ def transfer_tables(frame: pd.DataFrame, fmt: str = "md", classifiers=("gbt", "m
             wide = wide.reindex(
                 index=list(dict.fromkeys(table["row"])), columns=list(dict.fromkeys(table["column"]))
             )
-            parts.append(_titled(title, format_frame(wide.fillna("–"), fmt, index_name), fmt))
+            parts.append(_titled(titles[section], format_frame(wide.fillna("–"), fmt, index_name), fmt))
     return "\n\n".join(parts)
 
 
