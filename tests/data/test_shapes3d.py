@@ -1,9 +1,10 @@
 """Shapes3D: the official grid and values, a recognisable scene, torch path equal to numpy."""
 
 import numpy as np
+import pytest
 import torch
 
-from disentkit.data import get_dataset
+from disentkit.data import get_dataset, shapes3d
 from disentkit.data.shapes3d import FLOOR, OBJECT, WALL, scene_bank
 
 
@@ -45,3 +46,17 @@ def test_torch_path_equals_numpy():
     out = ds.render_torch(torch.from_numpy(f))
     assert out.dtype == torch.float32
     torch.testing.assert_close(out, ref, rtol=0, atol=0)
+
+
+@pytest.mark.slow
+def test_bank_disk_cache_rebuilds_a_corrupt_file(tmp_path, monkeypatch):
+    monkeypatch.setenv("DISENTKIT_CACHE", str(tmp_path))
+    reference = shapes3d.scene_bank()
+    shapes3d.scene_bank.cache_clear()
+    try:
+        shapes3d._cache_file().write_bytes(b"not an npy file")
+        rebuilt = shapes3d.scene_bank()
+        np.testing.assert_array_equal(rebuilt, reference)
+        np.testing.assert_array_equal(np.load(shapes3d._cache_file()), reference)
+    finally:
+        shapes3d.scene_bank.cache_clear()

@@ -14,10 +14,15 @@ the torch path.
 from __future__ import annotations
 
 import functools
+import hashlib
+import io
+import os
+from pathlib import Path
 
 import numpy as np
 import torch
 
+from disentkit.config import atomic_write_bytes
 from disentkit.data.base import GroundTruthDataset
 from disentkit.data.colors import hsv_to_rgb
 from disentkit.data.registry import register
@@ -193,15 +198,45 @@ def _shade_scene(azimuth_deg: float, shape: str, scale: float) -> np.ndarray:
     return weights.reshape(3, n, SUPERSAMPLE, n, SUPERSAMPLE).mean(axis=(2, 4)).reshape(3, n * n)
 
 
-@functools.lru_cache(maxsize=1)
-def scene_bank() -> np.ndarray:
-    """uint8 weights ``(8·4·15, 3, 64·64)`` (0–255, summing to ≤ 255 per pixel), cached per process.
-
-    Entry ``(scale·4 + shape)·15 + orientation`` holds the floor, wall and object weight maps.
-    """
+def _build_bank() -> np.ndarray:
     bank = np.stack([_shade_scene(az, shape, sc) for sc in SCALES for shape in SHAPES for az in ORIENTATIONS])
     _room.cache_clear()  # the rays are only needed while building
-    bank = np.floor(bank * 255 + 0.5).astype(np.uint8)
+    return np.floor(bank * 255 + 0.5).astype(np.uint8)
+
+
+def _cache_file() -> Path:
+    """Disk cache of the bank, keyed by this module's source (any change to the scene rebuilds it)."""
+    root = os.environ.get("DISENTKIT_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "disentkit"
+    )
+    digest = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:16]
+    return Path(root) / f"shapes3d-bank-{digest}.npy"
+
+
+@functools.lru_cache(maxsize=1)
+def scene_bank() -> np.ndarray:
+    """uint8 weights ``(8·4·15, 3, 64·64)`` (0–255, summing to ≤ 255 per pixel), cached.
+
+    Entry ``(scale·4 + shape)·15 + orientation`` holds the floor, wall and object weight maps.
+    Built once per process (seconds), and kept in a disk cache (``$DISENTKIT_CACHE``, else
+    ``~/.cache/disentkit``, 6 MB) so later processes load it; an unusable cache is rebuilt.
+    """
+    path = _cache_file()
+    try:
+        bank = np.load(path, allow_pickle=False)
+        if (
+            bank.shape != (len(SCALES) * len(SHAPES) * len(ORIENTATIONS), 3, SIZE * SIZE)
+            or bank.dtype != np.uint8
+        ):
+            raise ValueError("stale cache")
+    except (OSError, ValueError, EOFError):
+        bank = _build_bank()
+        try:
+            buffer = io.BytesIO()
+            np.save(buffer, bank)
+            atomic_write_bytes(path, buffer.getvalue())
+        except OSError:
+            pass  # a read-only home only costs the rebuild next time
     bank.setflags(write=False)
     return bank
 
