@@ -85,14 +85,15 @@ def sprite_bank() -> np.ndarray:
     return bank
 
 
-_TORCH_BANKS: dict[str, torch.Tensor] = {}
+_TORCH_BANKS: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
 
 
-def sprite_bank_torch(device: torch.device) -> torch.Tensor:
-    """The sprite bank as a uint8 tensor on ``device`` (uploaded once per device)."""
+def sprite_bank_torch(device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """The sprite bank and the position pixels as tensors on ``device`` (uploaded once per device)."""
     key = str(device)
     if key not in _TORCH_BANKS:
-        _TORCH_BANKS[key] = torch.from_numpy(sprite_bank().copy()).to(device)
+        bank = torch.from_numpy(sprite_bank().copy()).to(device)
+        _TORCH_BANKS[key] = (bank, torch.from_numpy(position_pixels()).to(device))
     return _TORCH_BANKS[key]
 
 
@@ -111,12 +112,11 @@ def paste_masks(shape, scale, orient, pos_x, pos_y) -> np.ndarray:
 
 def paste_masks_torch(factors: torch.Tensor, device: torch.device) -> torch.Tensor:
     """uint8 (0/255) masks ``(n, 64, 64)`` on ``device`` from a ``(n, 5)`` class tensor."""
-    bank = sprite_bank_torch(device)
+    bank, centres = sprite_bank_torch(device)
     f = factors.to(device=device, dtype=torch.long)
     n = f.shape[0]
     sprite = (f[:, 0] * N_SCALES + f[:, 1]) * N_ORIENT + f[:, 2]
     stripes = bank[sprite, f[:, 3]]  # (n, BOX, 64)
-    centres = torch.from_numpy(position_pixels()).to(device)
     rows = centres[f[:, 4]][:, None] + torch.arange(BOX, device=device)
     canvas = torch.zeros((n, SIZE + BOX, SIZE), dtype=torch.uint8, device=device)
     canvas[torch.arange(n, device=device)[:, None], rows] = stripes  # row copies, like numpy
