@@ -1,0 +1,113 @@
+"""Training throughput: the whole loop (data, sampling, logging, checkpoints) vs the bare model step.
+
+The bare step is forward + backward + clip + Adam on one fixed batch of 64 pairs (conv64, Ada-GVAE);
+the loop is :func:`disentkit.train.train` on dSprites with the same model and batch. Both are timed
+in the same process; the first steps of each are warm-up and not counted.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+
+import numpy as np
+import torch
+
+from benchmarks.timing import markdown_table
+
+BATCH = 64  # pairs
+
+
+def bare_rate(device: torch.device, steps: int, channels_last: bool = False, bf16: bool = False) -> float:
+    """Steps/s of the bare model step on a fixed tensor."""
+    from disentkit.models.objectives import get_objective
+    from disentkit.models.vae import VAE, vae_loss
+
+    torch.manual_seed(0)
+    model = VAE("conv64", 1, 10).to(device)
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    model = model.to(memory_format=fmt)
+    opt = torch.optim.Adam(model.parameters(), 5e-4, fused=device.type == "cuda")
+    objective = get_objective("ada-gvae")
+    gen = torch.Generator(device=device).manual_seed(0)
+    x1, x2 = ((torch.rand(BATCH, 1, 64, 64, device=device) > 0.9).float() for _ in range(2))
+    x1, x2 = x1.contiguous(memory_format=fmt), x2.contiguous(memory_format=fmt)
+    batch = {"x1": x1, "x2": x2, "changed": torch.zeros(BATCH, 5, dtype=torch.bool, device=device)}
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=bf16 and device.type == "cuda")
+
+    def step():
+        with autocast:
+            out = vae_loss(model, objective, batch, 1.0, "bernoulli", gen)
+        opt.zero_grad(set_to_none=True)
+        out.loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+
+    warm = max(3, steps // 10)
+    for _ in range(warm):
+        step()
+    _sync(device)
+    start = time.perf_counter()
+    for _ in range(steps):
+        step()
+    _sync(device)
+    return steps / (time.perf_counter() - start)
+
+
+def loop_rate(device: torch.device, steps: int, log_every: int, bf16: bool = False) -> float:
+    """Steps/s of the whole training loop on dSprites (log rows after the first interval)."""
+    import pandas as pd
+
+    from disentkit.train import TrainConfig, train
+
+    config = TrainConfig(
+        data="dsprites",
+        method="ada-gvae",
+        steps=steps,
+        batch=BATCH,
+        lr=5e-4,
+        log_every=log_every,
+        checkpoint_every=steps // 2,
+        device=str(device),
+        bf16=bf16,
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        train(config, os.path.join(tmp, "run"), progress=False)
+        rows = pd.read_csv(os.path.join(tmp, "run", "metrics.csv"))
+    # steps_per_s of each log interval; drop the first (warm-up, bank building)
+    rates = rows["steps_per_s"].to_numpy()[1:]
+    return float(len(rates) / np.sum(1.0 / rates))
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def run() -> str:
+    rows = []
+    cpu = torch.device("cpu")
+    steps = int(os.environ.get("BENCH_TRAIN_STEPS", "40"))
+    loop = loop_rate(cpu, steps, log_every=max(steps // 4, 1))
+    bare = bare_rate(cpu, steps // 2)
+    bare_cl = bare_rate(cpu, steps // 2, channels_last=True)
+    img = 2 * BATCH
+    rows.append(["cpu", "bare step (fixed tensor)", bare, bare * img, "1.00"])
+    rows.append(["cpu", "bare step, channels-last", bare_cl, bare_cl * img, f"{bare_cl / bare:.2f}"])
+    rows.append(["cpu", "whole loop (dSprites, logging, ckpt)", loop, loop * img, f"{loop / bare:.2f}"])
+    if torch.cuda.is_available():
+        gpu = torch.device("cuda")
+        g_bare = bare_rate(gpu, 300)
+        g_loop = loop_rate(gpu, 2000, log_every=200)
+        g_loop_bf16 = loop_rate(gpu, 2000, log_every=200, bf16=True)
+        name = torch.cuda.get_device_name(0)
+        rows.append([name, "bare step (fixed tensor)", g_bare, g_bare * img, "1.00"])
+        rows.append([name, "whole loop", g_loop, g_loop * img, f"{g_loop / g_bare:.2f}"])
+        rows.append([name, "whole loop, bf16", g_loop_bf16, g_loop_bf16 * img, f"{g_loop_bf16 / g_bare:.2f}"])
+    table = markdown_table(["device", "what", "steps/s", "images/s", "ratio to bare"], rows)
+    note = (
+        f"conv64, Ada-GVAE, batch {BATCH} pairs ({img} images per step), {torch.get_num_threads()} torch "
+        "threads on CPU. Target: whole loop ≥ 0.95 × bare step."
+    )
+    return f"{note}\n\n{table}\n"

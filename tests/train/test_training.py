@@ -1,0 +1,143 @@
+"""Training loop: run folder, checkpoints, resume equivalence, NaN stop, corrupt checkpoints, load_run."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+import disentkit
+import disentkit.train.loop as loop
+from disentkit.errors import DisentkitError
+from disentkit.train import TrainConfig, TrainingDiverged, apply_preset, load_run, train
+from disentkit.train.checkpoint import load_checkpoint
+
+
+def weights(run):
+    return load_checkpoint(run / "checkpoints" / "latest.safetensors").model_state
+
+
+def fail_after(monkeypatch, calls, exc):
+    """Make the loss raise ``exc`` (or return NaN) from call number ``calls`` on."""
+    real, count = loop.vae_loss, {"n": 0}
+
+    def wrapped(*args, **kwargs):
+        count["n"] += 1
+        out = real(*args, **kwargs)
+        if count["n"] > calls:
+            if exc == "nan":
+                out.loss = out.loss * float("nan")
+                out.terms["loss"] = out.loss.detach()
+            else:
+                raise exc
+        return out
+
+    monkeypatch.setattr(loop, "vae_loss", wrapped)
+
+
+def test_run_folder_and_load_run(tmp_path, squares, tiny_config):
+    run = train(tiny_config, tmp_path / "run", dataset=squares, progress=False)
+    for name in ("config.yaml", "environment.yaml", "metrics.csv"):
+        assert (run / name).exists()
+    assert (run / "checkpoints" / "best.safetensors").exists()
+    assert any((run / "tensorboard").iterdir())
+    header = (run / "metrics.csv").read_text().splitlines()[0]
+    assert "kl_dim/9" in header and "lr" in header and "shared_dims" in header
+    model = disentkit.load_run(run, device="cpu")
+    assert model.config == tiny_config and model.step in (3, 6)
+    images = squares.sample_images(5, np.random.default_rng(0))
+    mu, logvar = model.encode(images)
+    assert mu.shape == logvar.shape == (5, 10) and mu.dtype == np.float32
+    mu_float, _ = model.encode(images.astype(np.float32) / 255.0)
+    np.testing.assert_allclose(mu, mu_float, atol=1e-5)
+    assert model.decode(mu).shape == (5, 64, 64, 1)
+    with pytest.raises(DisentkitError, match="already holds a run"):
+        train(tiny_config, run, dataset=squares, progress=False)
+
+
+def test_checkpoint_round_trip_restores_weights_and_adam(tmp_path, squares, tiny_config):
+    run = train(tiny_config, tmp_path / "run", dataset=squares, progress=False)
+    ckpt = load_checkpoint(run / "checkpoints" / "latest.safetensors")
+    assert ckpt.step == 6 and ckpt.optimizer_state["state"]
+    model = load_run(run, device="cpu", checkpoint="latest").model
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, ckpt.model_state[key])
+    opt = torch.optim.Adam(model.parameters())
+    opt.load_state_dict(ckpt.optimizer_state)
+    assert float(opt.state_dict()["state"][0]["step"]) == 6
+
+
+def test_resume_is_bit_identical_to_an_uninterrupted_run(tmp_path, squares, tiny_config, monkeypatch):
+    straight = train(tiny_config, tmp_path / "straight", dataset=squares, progress=False)
+    fail_after(monkeypatch, 4, KeyboardInterrupt())  # killed during step 5, after the step-3 checkpoint
+    with pytest.raises(KeyboardInterrupt):
+        train(tiny_config, tmp_path / "killed", dataset=squares, progress=False)
+    assert load_checkpoint(tmp_path / "killed" / "checkpoints" / "latest.safetensors").step == 3
+    monkeypatch.undo()
+    resumed = train(None, tmp_path / "killed", dataset=squares, resume=True, progress=False)
+    a, b = weights(straight), weights(resumed)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    rows = (resumed / "metrics.csv").read_text().splitlines()
+    assert [r.split(",")[0] for r in rows[1:]] == ["2", "4", "6"]
+
+
+def test_nan_stops_and_keeps_last_good_checkpoint(tmp_path, squares, tiny_config, monkeypatch):
+    fail_after(monkeypatch, 3, "nan")
+    with pytest.raises(TrainingDiverged, match="last good checkpoint"):
+        train(tiny_config, tmp_path / "run", dataset=squares, progress=False)
+    ckpt = load_checkpoint(tmp_path / "run" / "checkpoints" / "latest.safetensors")
+    assert ckpt.step == 3 and all(
+        torch.isfinite(v).all() for v in ckpt.model_state.values() if v.is_floating_point()
+    )
+
+
+def test_corrupt_and_foreign_checkpoints_are_refused(tmp_path, squares, tiny_config):
+    run = train(tiny_config, tmp_path / "run", dataset=squares, progress=False)
+    latest = run / "checkpoints" / "latest.safetensors"
+    other = dataclasses.replace(tiny_config, latent_dim=4)
+    with pytest.raises(DisentkitError, match="another model"):
+        train(other, tmp_path / "ft", dataset=squares, init_from=run, progress=False)
+    payload = latest.read_bytes()
+    latest.write_bytes(payload[: len(payload) // 2])
+    with pytest.raises(DisentkitError, match="corrupt"):
+        load_run(run, device="cpu", checkpoint="latest")
+    latest.write_bytes(b"not a checkpoint at all")
+    with pytest.raises(DisentkitError, match="not a disentkit checkpoint"):
+        train(None, run, dataset=squares, resume=True, progress=False)
+
+
+def test_unlabelled_source_beta_vae_and_init_from(tmp_path, squares, image_source, tiny_config):
+    source = train(tiny_config, tmp_path / "src", dataset=squares, progress=False)
+    ft = dataclasses.replace(tiny_config, method="beta-vae", lr=1e-4, steps=3)
+    run = train(ft, tmp_path / "ft", dataset=image_source, init_from=source, progress=False)
+    ckpt = load_checkpoint(run / "checkpoints" / "latest.safetensors")
+    # Adam's step count continues from the source's: its optimiser state was loaded.
+    assert float(ckpt.optimizer_state["state"][0]["step"]) == 6 + 3
+    assert ckpt.optimizer_state["param_groups"][0]["lr"] == pytest.approx(1e-4)
+    with pytest.raises(DisentkitError, match="weak pairs"):
+        train(tiny_config, tmp_path / "pairs", dataset=image_source, progress=False)
+
+
+@pytest.mark.parametrize("method", ["beta-tcvae", "ada-ml-vae", "gvae-labels"])
+def test_every_method_trains(tmp_path, squares, tiny_config, method):
+    config = dataclasses.replace(tiny_config, method=method, steps=2, checkpoint_every=2, arch="conv64-bn")
+    run = train(config, tmp_path / method, dataset=squares, progress=False)
+    assert load_checkpoint(run / "checkpoints" / "best.safetensors").step == 2
+
+
+def test_config_validation_and_presets():
+    with pytest.raises(DisentkitError, match="ada-gvae"):
+        TrainConfig(method="adagvae").validate()
+    with pytest.raises(DisentkitError, match="conv64"):
+        TrainConfig(arch="mlp").validate()
+    with pytest.raises(DisentkitError, match="cpu-quick"):
+        apply_preset(TrainConfig(), "fast")
+    paper = apply_preset(TrainConfig(beta=2.0), "paper", explicit={"beta"})
+    assert (paper.steps, paper.lr, paper.warmup_steps, paper.clip, paper.beta) == (
+        400_000,
+        1e-4,
+        50_000,
+        1.0,
+        2.0,
+    )
+    assert loop.beta_at(paper, 0) == pytest.approx(2.0 / 50_000) and loop.beta_at(paper, 60_000) == 2.0
