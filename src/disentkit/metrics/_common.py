@@ -12,6 +12,7 @@ import warnings
 from dataclasses import dataclass
 
 import numpy as np
+from joblib import Parallel, delayed
 
 from disentkit.config import to_dict
 from disentkit.errors import DisentkitError
@@ -157,3 +158,10 @@ def seeds(rng: np.random.Generator | None, n: int) -> list[int]:
     if rng is None:
         raise DisentkitError("pass rng=np.random.default_rng(seed): metrics draw randomness only from it")
     return [int(s) for s in rng.integers(0, 2**31 - 1, size=n)]
+
+
+def run_parallel(tasks: list, n_jobs: int) -> list:
+    """Run ``(function, args)`` tasks, in processes when ``n_jobs != 1``; results in task order."""
+    if n_jobs == 1 or len(tasks) <= 1:
+        return [fn(*args) for fn, args in tasks]
+    return Parallel(n_jobs=n_jobs)(delayed(fn)(*args) for fn, args in tasks)

@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.stats
-from joblib import Parallel, delayed
 from sklearn.ensemble import GradientBoostingClassifier, HistGradientBoostingClassifier
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.neural_network import MLPClassifier
@@ -21,7 +20,7 @@ from sklearn.svm import LinearSVC
 from threadpoolctl import threadpool_limits
 
 from disentkit.errors import DisentkitError
-from disentkit.metrics._common import N_TEST, N_TRAIN, MetricResult, prepare, seeds, split, warn
+from disentkit.metrics._common import N_TEST, N_TRAIN, MetricResult, prepare, run_parallel, seeds, split, warn
 
 CLASSIFIERS = ("gbt", "hgb", "mlp")
 MLP_DEFAULTS = {"hidden_layer_sizes": (256, 256)}
@@ -70,13 +69,6 @@ def fit_factor(kind, params, seed, z_train, y_train, z_test, y_test):
         float(np.mean(model.predict(z_train) == y_train)),
         float(np.mean(model.predict(z_test) == y_test)),
     )
-
-
-def run_parallel(tasks: list, n_jobs: int) -> list:
-    """Run ``(function, args)`` tasks, in processes when ``n_jobs != 1``; results in task order."""
-    if n_jobs == 1 or len(tasks) <= 1:
-        return [fn(*args) for fn, args in tasks]
-    return Parallel(n_jobs=n_jobs)(delayed(fn)(*args) for fn, args in tasks)
 
 
 # ---------------------------------------------------------------------------- DCI

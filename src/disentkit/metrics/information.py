@@ -24,6 +24,7 @@ from disentkit.metrics._common import (
     MetricResult,
     check_representation,
     prepare,
+    run_parallel,
     seeds,
     split,
     warn,
@@ -186,6 +187,7 @@ def modularity_explicitness(
     n_bins: int = N_BINS,
     n_train: int = N_TRAIN,
     n_test: int = N_TEST,
+    n_jobs: int = -1,
 ) -> ModularityResult:
     """Modularity and explicitness (disentanglement_lib ``modularity_explicitness.py``).
 
@@ -199,10 +201,11 @@ def modularity_explicitness(
     mean, std = z_tr.mean(axis=0), z_tr.std(axis=0)
     std = np.where(std > 0, std, 1.0)  # a constant code stays 0 instead of NaN
     ztr, zte = (z_tr - mean) / std, (z_te - mean) / std
-    scores = [
-        explicitness_per_factor(ztr, y_tr[:, k], zte, y_te[:, k], s)
+    tasks = [
+        (explicitness_per_factor, (ztr, y_tr[:, k], zte, y_te[:, k], s))
         for k, s in enumerate(seeds(rng, y.shape[1]))
     ]
+    scores = run_parallel(tasks, n_jobs)
     train, test = np.array(scores).T
     return ModularityResult(
         modularity=float(per_dim.mean()),
@@ -219,6 +222,7 @@ def modularity_explicitness(
             "n_train": len(z_tr),
             "n_test": len(z_te),
             "classifier": "LogisticRegression() defaults",
+            "n_jobs": n_jobs,
             "source": "disentanglement_lib modularity_explicitness.py",
         },
     )
