@@ -160,8 +160,14 @@ def seeds(rng: np.random.Generator | None, n: int) -> list[int]:
     return [int(s) for s in rng.integers(0, 2**31 - 1, size=n)]
 
 
-def run_parallel(tasks: list, n_jobs: int) -> list:
-    """Run ``(function, args)`` tasks, in processes when ``n_jobs != 1``; results in task order."""
+def run_parallel(tasks: list, n_jobs: int, threads: bool = False) -> list:
+    """Run ``(function, args)`` tasks in parallel when ``n_jobs != 1``; results in task order.
+
+    ``threads`` for fits whose solver releases the GIL (liblinear, lbfgs): no process start-up or
+    copying; processes (loky) for gradient boosting, whose per-stage loop is Python.
+    """
     if n_jobs == 1 or len(tasks) <= 1:
         return [fn(*args) for fn, args in tasks]
-    return Parallel(n_jobs=n_jobs)(delayed(fn)(*args) for fn, args in tasks)
+    return Parallel(n_jobs=n_jobs, prefer="threads" if threads else "processes")(
+        delayed(fn)(*args) for fn, args in tasks
+    )

@@ -277,7 +277,7 @@ def sap(
     z_tr, y_tr, z_te, y_te = split(z, y, n_train, n_test)
     seed_list = seeds(rng, y.shape[1])
     tasks = [(sap_column, (z_tr, y_tr[:, f], z_te, y_te[:, f], c, s)) for f, s in enumerate(seed_list)]
-    matrix = np.stack(run_parallel(tasks, n_jobs), axis=1)
+    matrix = np.stack(run_parallel(tasks, n_jobs, threads=True), axis=1)
     top = np.sort(matrix, axis=0)
     gap = top[-1] - top[-2]
     return SAPResult(
