@@ -1,9 +1,104 @@
-"""CLI commands of disentkit.train (registered on the top-level app by disentkit.cli)."""
+"""CLI commands of disentkit.train: ``disentkit train`` and ``disentkit visualize``."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
+
+from disentkit.errors import DisentkitError
 
 
 def register(app: typer.Typer) -> None:
     """Add this package's commands to the top-level app."""
+    app.command("train")(train_command)
+    app.command("visualize")(visualize_command)
+
+
+def train_command(
+    ctx: typer.Context,
+    out: Path = typer.Option(..., "--out", help="Run folder, e.g. runs/ada-gvae-s0."),
+    data: str = typer.Option("dsprites", "--data", help="Dataset name (disentkit data list)."),
+    method: str = typer.Option(
+        "ada-gvae", help="beta-vae, beta-tcvae, ada-gvae, ada-ml-vae, gvae-labels, ml-vae-labels."
+    ),
+    arch: str = typer.Option("conv64", help="conv64 (disentanglement_lib) or conv64-bn (transfer paper)."),
+    beta: float = typer.Option(1.0, help="KL weight (β-TCVAE: TC weight)."),
+    steps: int = typer.Option(1500, help="Optimiser steps."),
+    batch: int = typer.Option(64, help="Pairs per step (images for unsupervised methods)."),
+    lr: float = typer.Option(1e-4, help="Adam learning rate."),
+    seed: int = typer.Option(0, help="Seeds the weights and the data stream."),
+    k: str = typer.Option("1", help="Factors changed per pair: a number or 'random' (disentanglement_lib)."),
+    allow_equal: bool = typer.Option(False, help="A changed factor may keep its value (release behaviour)."),
+    kl_rule: str = typer.Option(
+        "asymmetric", help="Ada threshold: asymmetric (disentanglement_lib) or symmetric."
+    ),
+    warmup_steps: int = typer.Option(0, help="Linear β warm-up steps."),
+    clip: float = typer.Option(1.0, help="Gradient-norm clip; 0 disables."),
+    recon: str = typer.Option("bernoulli", help="bernoulli or gaussian."),
+    latent_dim: int = typer.Option(10, help="Latent size."),
+    checkpoint_every: int = typer.Option(500, help="Steps between checkpoints."),
+    log_every: int = typer.Option(50, help="Steps between log rows."),
+    preset: str = typer.Option(None, help="cpu-quick or paper; explicit options override it."),
+    resume: bool = typer.Option(
+        False, "--resume", help="Continue the run in --out from its latest checkpoint."
+    ),
+    device: str = typer.Option("auto", help="auto, cpu, cuda, cuda:N."),
+    bf16: bool = typer.Option(False, help="bf16 autocast on CUDA."),
+) -> None:
+    """Train a model; writes config, checkpoints, TensorBoard logs and metrics.csv to --out."""
+    from disentkit.train.config import TrainConfig, apply_preset
+    from disentkit.train.loop import train
+
+    if resume:
+        run = train(None, out, resume=True, progress=True)
+        typer.echo(f"run resumed and finished: {run}")
+        return
+    values = dict(ctx.params)
+    values["k"] = _parse_k(k)
+    values["clip"] = clip if clip > 0 else None
+    for key in ("out", "resume", "preset"):
+        values.pop(key)
+    config = TrainConfig(**values)
+    config = apply_preset(config, preset, explicit=_explicit_options(ctx)).validate()
+    run = train(config, out, progress=True)
+    typer.echo(f"run finished: {run}")
+
+
+def _parse_k(k: str) -> int | str:
+    if k == "random":
+        return k
+    try:
+        return int(k)
+    except ValueError:
+        raise DisentkitError(f"--k must be a positive integer or 'random', got {k!r}") from None
+
+
+def _explicit_options(ctx: typer.Context) -> set[str]:
+    """Names of the options the user typed, which a preset must not override."""
+    return {
+        name for name in ctx.params if getattr(ctx.get_parameter_source(name), "name", "") == "COMMANDLINE"
+    }
+
+
+def visualize_command(
+    run: Path = typer.Argument(..., help="Run folder written by disentkit train."),
+    out: Path = typer.Option(..., "--out", help="Folder for reconstructions.png, traversals.png and GIFs."),
+    n: int = typer.Option(8, help="Images to reconstruct."),
+    seed: int = typer.Option(0, help="Seed of the shown images."),
+    checkpoint: str = typer.Option("best", help="best or latest."),
+    device: str = typer.Option("auto", help="auto, cpu, cuda."),
+) -> None:
+    """Reconstructions and latent traversals (PNG grid + an animated GIF per dimension, sorted by KL)."""
+    import numpy as np
+
+    from disentkit.data import get_dataset
+    from disentkit.train.runs import load_run
+    from disentkit.train.visualize import visualize
+
+    if n < 1:
+        raise DisentkitError("--n must be at least 1")
+    model = load_run(run, device=None if device == "auto" else device, checkpoint=checkpoint)
+    images = get_dataset(model.config.data).sample_images(n, np.random.default_rng(seed))
+    written = visualize(model, images, out)
+    typer.echo(f"wrote {len(written)} files to {out}")

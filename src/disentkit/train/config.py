@@ -68,8 +68,6 @@ class TrainConfig:
         auto, cpu, cuda, cuda:N.
     bf16 : bool
         bf16 autocast on CUDA.
-    compile : bool
-        torch.compile the model step (CUDA).
     preset : str or None
         The preset these values came from (recorded, informational).
     """
@@ -94,7 +92,6 @@ class TrainConfig:
     log_every: int = 50
     device: str = "auto"
     bf16: bool = False
-    compile: bool = False
     preset: str | None = None
 
     def validate(self) -> TrainConfig:
