@@ -55,7 +55,9 @@ def bare_rate(device: torch.device, steps: int, channels_last: bool = False, bf1
     return steps / (time.perf_counter() - start)
 
 
-def loop_rate(device: torch.device, steps: int, log_every: int, bf16: bool = False) -> float:
+def loop_rate(
+    device: torch.device, steps: int, log_every: int, bf16: bool = False, graphs: bool = False
+) -> float:
     """Steps/s of the whole training loop on dSprites (log rows after the first interval)."""
     import pandas as pd
 
@@ -71,6 +73,7 @@ def loop_rate(device: torch.device, steps: int, log_every: int, bf16: bool = Fal
         checkpoint_every=steps // 2,
         device=str(device),
         bf16=bf16,
+        cuda_graphs=graphs,
     )
     with tempfile.TemporaryDirectory() as tmp:
         train(config, os.path.join(tmp, "run"), progress=False)
@@ -101,10 +104,22 @@ def run() -> str:
         g_bare = bare_rate(gpu, 300)
         g_loop = loop_rate(gpu, 2000, log_every=200)
         g_loop_bf16 = loop_rate(gpu, 2000, log_every=200, bf16=True)
+        g_graph = loop_rate(gpu, 4000, log_every=400, graphs=True)
+        g_graph_bf16 = loop_rate(gpu, 4000, log_every=400, bf16=True, graphs=True)
         name = torch.cuda.get_device_name(0)
         rows.append([name, "bare step (fixed tensor)", g_bare, g_bare * img, "1.00"])
         rows.append([name, "whole loop", g_loop, g_loop * img, f"{g_loop / g_bare:.2f}"])
         rows.append([name, "whole loop, bf16", g_loop_bf16, g_loop_bf16 * img, f"{g_loop_bf16 / g_bare:.2f}"])
+        rows.append([name, "whole loop, CUDA graph", g_graph, g_graph * img, f"{g_graph / g_bare:.2f}"])
+        rows.append(
+            [
+                name,
+                "whole loop, CUDA graph + bf16",
+                g_graph_bf16,
+                g_graph_bf16 * img,
+                f"{g_graph_bf16 / g_bare:.2f}",
+            ]
+        )
     table = markdown_table(["device", "what", "steps/s", "images/s", "ratio to bare"], rows)
     note = (
         f"conv64, Ada-GVAE, batch {BATCH} pairs ({img} images per step), {torch.get_num_threads()} torch "

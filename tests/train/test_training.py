@@ -8,6 +8,7 @@ import torch
 
 import disentkit
 import disentkit.train.loop as loop
+import disentkit.train.step as step_module
 from disentkit.errors import DisentkitError
 from disentkit.train import TrainConfig, TrainingDiverged, apply_preset, load_run, train
 from disentkit.train.checkpoint import load_checkpoint
@@ -19,7 +20,7 @@ def weights(run):
 
 def fail_after(monkeypatch, calls, exc):
     """Make the loss raise ``exc`` (or return NaN) from call number ``calls`` on."""
-    real, count = loop.vae_loss, {"n": 0}
+    real, count = step_module.vae_loss, {"n": 0}
 
     def wrapped(*args, **kwargs):
         count["n"] += 1
@@ -32,7 +33,7 @@ def fail_after(monkeypatch, calls, exc):
                 raise exc
         return out
 
-    monkeypatch.setattr(loop, "vae_loss", wrapped)
+    monkeypatch.setattr(step_module, "vae_loss", wrapped)
 
 
 def test_run_folder_and_load_run(tmp_path, squares, tiny_config):

@@ -80,9 +80,18 @@ def reconstruction_loss(logits: torch.Tensor, target: torch.Tensor, kind: str) -
     return per_pixel.flatten(1).sum(1)
 
 
-def sample_latent(mu: torch.Tensor, logvar: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
-    """Reparameterised draw; the noise comes only from ``generator`` (reproducible streams)."""
-    eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
+def sample_latent(
+    mu: torch.Tensor,
+    logvar: torch.Tensor,
+    generator: torch.Generator | None,
+    noise: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Reparameterised draw; the noise is ``noise`` if given (CUDA graphs), else drawn from ``generator``."""
+    eps = (
+        noise
+        if noise is not None
+        else torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
+    )
     return mu + torch.exp(0.5 * logvar) * eps
 
 
@@ -93,6 +102,7 @@ def vae_loss(
     beta: float | torch.Tensor,
     recon: str = "bernoulli",
     generator: torch.Generator | None = None,
+    noise: torch.Tensor | None = None,
 ) -> LossOutput:
     """Loss of one batch. ``batch`` holds ``x`` (unsupervised) or ``x1``, ``x2``, ``changed`` (pairs).
 
@@ -111,7 +121,7 @@ def vae_loss(
         x = batch["x"]
         mu, logvar = (t.float() for t in model.encode(x))
         extra = {}
-    z = sample_latent(mu, logvar, generator)
+    z = sample_latent(mu, logvar, generator, noise)
     logits = model.decode(z).float()
     target = fit_images(x, model.channels)
     rec = reconstruction_loss(logits, target, recon).mean()

@@ -68,6 +68,8 @@ class TrainConfig:
         auto, cpu, cuda, cuda:N.
     bf16 : bool
         bf16 autocast on CUDA.
+    cuda_graphs : bool
+        Capture the whole step (forward, backward, clip, Adam) in a CUDA graph after 3 warm-up steps.
     preset : str or None
         The preset these values came from (recorded, informational).
     """
@@ -92,6 +94,7 @@ class TrainConfig:
     log_every: int = 50
     device: str = "auto"
     bf16: bool = False
+    cuda_graphs: bool = False
     preset: str | None = None
 
     def validate(self) -> TrainConfig:

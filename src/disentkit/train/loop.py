@@ -15,7 +15,6 @@ import dataclasses
 import math
 import shutil
 import time
-from contextlib import nullcontext
 from pathlib import Path
 
 import torch
@@ -25,11 +24,12 @@ from disentkit.device import pick_device
 from disentkit.errors import DisentkitError
 from disentkit.models.architectures import check_observation_shape
 from disentkit.models.objectives import get_objective
-from disentkit.models.vae import VAE, vae_loss
+from disentkit.models.vae import VAE
 from disentkit.train.checkpoint import load_checkpoint, restore, save_checkpoint
 from disentkit.train.config import TrainConfig
 from disentkit.train.data import NOISE_STREAM, BatchStream, step_seed
 from disentkit.train.logs import RunLogger, make_progress
+from disentkit.train.step import EagerStep, GraphStep
 
 
 class TrainingDiverged(DisentkitError):
@@ -62,33 +62,6 @@ def beta_at(config: TrainConfig, step: int) -> float:
     if config.warmup_steps <= 0:
         return config.beta
     return config.beta * min(1.0, (step + 1) / config.warmup_steps)
-
-
-class _Interval:
-    """Device-side sums of the logged terms over an interval (one host sync per flush)."""
-
-    def __init__(self) -> None:
-        self.sums: dict[str, torch.Tensor] = {}
-        self.count = 0
-
-    def add(self, terms: dict[str, torch.Tensor]) -> None:
-        for key, value in terms.items():
-            self.sums[key] = self.sums[key] + value if key in self.sums else value.clone()
-        self.count += 1
-
-    def means(self) -> dict[str, float]:
-        if not self.count:
-            return {}
-        keys = list(self.sums)
-        stacked = torch.stack([self.sums[k].float().reshape(-1) for k in keys if self.sums[k].numel() == 1])
-        flat = (stacked.squeeze(1) / self.count).tolist()
-        out = dict(zip([k for k in keys if self.sums[k].numel() == 1], flat, strict=True))
-        for key in keys:
-            if self.sums[key].numel() > 1:
-                for i, v in enumerate((self.sums[key].float() / self.count).tolist()):
-                    out[f"{key}/{i}"] = v
-        self.sums, self.count = {}, 0
-        return out
 
 
 def _prepare_run_dir(out: Path, config: TrainConfig, resume: bool) -> TrainConfig:
@@ -169,8 +142,15 @@ def train(
 
 
 def _make_optimizer(model: VAE, config: TrainConfig, device: torch.device) -> torch.optim.Adam:
-    # The fused kernel on CUDA: one launch for all parameters.
-    return torch.optim.Adam(model.parameters(), lr=config.lr, betas=(0.9, 0.999), fused=device.type == "cuda")
+    # The fused kernel on CUDA: one launch for all parameters; capturable for CUDA graphs.
+    cuda = device.type == "cuda"
+    return torch.optim.Adam(
+        model.parameters(),
+        lr=config.lr,
+        betas=(0.9, 0.999),
+        fused=cuda,
+        capturable=cuda and config.cuda_graphs,
+    )
 
 
 def _initial_state(out, resume, init_from, identity, model, optimizer, config) -> tuple[int, float]:
@@ -190,13 +170,8 @@ def _initial_state(out, resume, init_from, identity, model, optimizer, config) -
 def _run(config, out, model, optimizer, objective, stream, identity, start, best, device, progress) -> None:
     ckpt_dir = out / "checkpoints"
     logger = RunLogger(out, start)
-    generator = torch.Generator(device=device)
-    autocast = (
-        torch.autocast("cuda", dtype=torch.bfloat16)
-        if config.bf16 and device.type == "cuda"
-        else nullcontext()
-    )
-    log_sums, ckpt_sums = _Interval(), _Interval()
+    runner_cls = GraphStep if config.cuda_graphs and device.type == "cuda" else EagerStep
+    runner = runner_cls(model, optimizer, objective, config, device)
     model.train()
     bar = make_progress(progress)
     last_time, last_step = time.perf_counter(), start
@@ -206,23 +181,12 @@ def _run(config, out, model, optimizer, objective, stream, identity, start, best
                 f"{config.method} {config.data}", total=config.steps, completed=start, rate="-", loss="-"
             )
             for step in range(start, config.steps):
-                batch = stream.get(step)
-                generator.manual_seed(step_seed(config.seed, step, NOISE_STREAM))
-                with autocast:
-                    result = vae_loss(model, objective, batch, beta_at(config, step), config.recon, generator)
-                optimizer.zero_grad(set_to_none=True)
-                result.loss.backward()
-                if config.clip is not None:
-                    torch.nn.utils.clip_grad_norm_(model.parameters(), config.clip)
-                optimizer.step()
-                terms = {**result.terms, "kl_dim": result.kl_per_dim}
-                log_sums.add(terms)
-                ckpt_sums.add({"loss": result.terms["loss"]})
+                runner(stream.get(step), beta_at(config, step), step_seed(config.seed, step, NOISE_STREAM))
                 done = step + 1
                 if done % config.log_every == 0 or done == config.steps:
                     now = time.perf_counter()
                     rate = (done - last_step) / max(now - last_time, 1e-9)
-                    values = log_sums.means()
+                    values = runner.pop_log()
                     _check_finite(values, done, ckpt_dir)
                     values |= {
                         "beta": beta_at(config, step),
@@ -233,7 +197,7 @@ def _run(config, out, model, optimizer, objective, stream, identity, start, best
                     bar.update(task, completed=done, rate=f"{rate:.1f}", loss=f"{values['loss']:.1f}")
                     last_time, last_step = now, done
                 if done % config.checkpoint_every == 0 or done == config.steps:
-                    interval_loss = ckpt_sums.means().get("loss", math.inf)
+                    interval_loss = runner.pop_checkpoint_loss()
                     _check_finite({"loss": interval_loss}, done, ckpt_dir)
                     best = _checkpoint(ckpt_dir, model, optimizer, done, identity, interval_loss, best)
     finally:
