@@ -94,7 +94,7 @@ def run() -> str:
         f"Batches of {BATCH} images (pairs: {BATCH // 2} pairs = {BATCH} images, k = 1), best of 3. "
         "Naive baseline: one image at a time drawn directly (dSprites: shape test at every pixel; "
         "Shapes3D: ray-cast per image), measured in the same run. The machine is shared with other "
-        "jobs while this runs, so absolute figures are noisy; the ratios are more stable.\n\n"
-        + markdown_table(header, rows)
-        + "\n"
+        "jobs while this runs, so absolute figures are noisy; the ratios are more stable. On the CPU "
+        "`render_torch` uses the numpy kernels (faster there); the CUDA column, when present, is "
+        "the tensor path on the GPU.\n\n" + markdown_table(header, rows) + "\n"
     )

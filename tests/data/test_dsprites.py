@@ -70,17 +70,20 @@ def test_torch_path_equals_numpy(name):
     ds = get_dataset(name)
     f = ds.sample_factors(200, np.random.default_rng(3))
     ref = ds.render_float(f).transpose(0, 3, 1, 2)
-    out = ds.render_torch(torch.from_numpy(f))
-    assert out.dtype == torch.float32 and tuple(out.shape) == ref.shape
-    np.testing.assert_array_equal(out.numpy(), ref)
+    for out in (ds.render_torch(torch.from_numpy(f)), ds.render_device(torch.from_numpy(f), None, "cpu")):
+        assert out.dtype == torch.float32 and tuple(out.shape) == ref.shape
+        np.testing.assert_array_equal(out.numpy(), ref)
 
 
-def test_torch_noisy_sprite_pixels_match_and_noise_follows_generator():
+@pytest.mark.parametrize("path", ["render_torch", "render_device"])
+def test_torch_noisy_sprite_pixels_match_and_noise_follows_generator(path):
     ds = get_dataset("noisy-color-dsprites")
     f = torch.from_numpy(ds.sample_factors(8, np.random.default_rng(3)))
-    a = ds.render_torch(f, torch.Generator().manual_seed(1))
-    b = ds.render_torch(f, torch.Generator().manual_seed(1))
+    render = getattr(ds, path)
+    a = render(f, torch.Generator().manual_seed(1), "cpu")
+    b = render(f, torch.Generator().manual_seed(1), "cpu")
     torch.testing.assert_close(a, b)
+    assert not torch.equal(a, render(f, torch.Generator().manual_seed(2), "cpu"))
     mask = torch.from_numpy(get_dataset("dsprites").render(f[:, 1:].numpy())[..., 0] > 0)
     ref = torch.from_numpy(ds.render_float(f.numpy())).permute(0, 3, 1, 2)
     sel = mask[:, None].expand_as(a)
@@ -93,6 +96,8 @@ def test_out_of_range_factor_is_a_clear_error():
         ds.render([[0, 6, 0, 0, 0]])
     with pytest.raises(DisentkitError, match="scale"):
         ds.render_torch(torch.tensor([[0, 6, 0, 0, 0]]))
+    with pytest.raises(DisentkitError, match="scale"):
+        ds.render_device(torch.tensor([[0, 6, 0, 0, 0]]), None, "cpu")
 
 
 def test_husl_palette_white_plus_six_distinct_hues():

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import torch
 
 from disentkit.data import get_dataset, list_datasets
 
@@ -68,3 +69,14 @@ def test_torch_pairs_on_cpu_device():
     ds = get_dataset("dsprites")
     pairs = ds.sample_pairs(32, 1, np.random.default_rng(0), device="cpu")
     np.testing.assert_array_equal(pairs.x1.numpy()[:, 0] * 255, ds.render(pairs.factors1)[..., 0])
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("name", ["dsprites", "color-dsprites", "shapes3d"])
+def test_cuda_path_equals_numpy(name):
+    ds = get_dataset(name)
+    f = ds.sample_factors(500, np.random.default_rng(1))
+    out = ds.render_torch(torch.from_numpy(f).cuda())
+    assert out.device.type == "cuda"
+    ref = torch.from_numpy(ds.render_float(f)).permute(0, 3, 1, 2)
+    torch.testing.assert_close(out.cpu(), ref, rtol=0, atol=0)

@@ -43,9 +43,9 @@ def test_torch_path_equals_numpy():
     ds = get_dataset("shapes3d")
     f = ds.sample_factors(300, np.random.default_rng(5))
     ref = torch.from_numpy(ds.render_float(f)).permute(0, 3, 1, 2)
-    out = ds.render_torch(torch.from_numpy(f))
-    assert out.dtype == torch.float32
-    torch.testing.assert_close(out, ref, rtol=0, atol=0)
+    for out in (ds.render_torch(torch.from_numpy(f)), ds.render_device(torch.from_numpy(f), None, "cpu")):
+        assert out.dtype == torch.float32
+        torch.testing.assert_close(out, ref, rtol=0, atol=0)
 
 
 @pytest.mark.slow

@@ -21,6 +21,7 @@ import torch
 from disentkit.data.base import GroundTruthDataset
 from disentkit.data.colors import husl_palette
 from disentkit.data.registry import register
+from disentkit.data.tensors import DeviceRendering, unit_float
 
 SIZE = 64
 #: rows of the stripe holding one sprite (its largest extent, rotated, is below this)
@@ -139,7 +140,7 @@ def _device_generator(generator: torch.Generator | None, device: torch.device) -
     return torch.Generator(device=device).manual_seed(seed)
 
 
-class Sprites(GroundTruthDataset):
+class Sprites(DeviceRendering, GroundTruthDataset):
     """dSprites on the official grid, optionally coloured and/or over a noise background.
 
     Parameters
@@ -153,8 +154,8 @@ class Sprites(GroundTruthDataset):
         channel (Noisy-dSprites, 3 channels as in the papers' noisy variant: the sprite is white,
         the background RGB noise); with ``color`` the coloured sprite covers the noise
         (Noisy-Color-dSprites). Noise is drawn as uniform random bytes, i.e. U(0,1) quantised to
-        the 256 levels of the uint8 output. The torch path draws its noise from the torch generator, so noisy images
-        match the numpy path only in the sprite pixels.
+        the 256 levels of the uint8 output. On an accelerator the tensor path draws its noise from
+        the torch generator, so noisy images match the numpy path only in the sprite pixels.
 
     Notes
     -----
@@ -200,12 +201,13 @@ class Sprites(GroundTruthDataset):
         # channels first keeps each operation on contiguous rows; return a channels-last view
         return out.reshape(n, 3, SIZE, SIZE).transpose(0, 2, 3, 1)
 
-    def render_torch(
+    def render_device(
         self,
         factors: torch.Tensor,
         generator: torch.Generator | None = None,
         device: torch.device | str | None = None,
     ) -> torch.Tensor:
+        """The tensor path: paste from the sprite bank on ``device``, noise from ``generator``."""
         device = torch.device(device) if device is not None else factors.device
         f = torch.as_tensor(factors)
         self.validate_factors(f.detach().cpu().numpy())  # cheap, and the message is the same
@@ -213,7 +215,7 @@ class Sprites(GroundTruthDataset):
         mask = paste_masks_torch(f[:, off : off + 5], device)
         n = mask.shape[0]
         if not (self.color or self.noise):
-            return mask[:, None].float().div_(255.0)
+            return unit_float(mask[:, None])
         noise = None
         if self.noise:
             gen = _device_generator(generator, device)
@@ -223,7 +225,7 @@ class Sprites(GroundTruthDataset):
             palette = torch.from_numpy(self.palette).to(device)
             fg = palette[f[:, 0].to(device=device, dtype=torch.long)][:, :, None]
         out = _composite(mask.reshape(n, 1, SIZE * SIZE), fg, noise)
-        return out.reshape(n, 3, SIZE, SIZE).float().div_(255.0)
+        return unit_float(out.reshape(n, 3, SIZE, SIZE))
 
 
 def _composite(mask, fg, noise):

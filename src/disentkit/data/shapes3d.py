@@ -7,8 +7,8 @@ sphere, capsule), orientation −30° … 30° in 15 steps (the camera's azimuth
 The scene is ray-cast once per process for each (scale, shape, orientation): for every pixel the
 share of floor, wall and object it covers (2×2 supersampling) times its shading (Lambert with a
 shadow), stored as 8-bit weights. An image is then the hue colours mixed by those weights — a
-gather and three integer multiply-adds per pixel, with the same exact rounding on the numpy and
-the torch path.
+gather and three integer multiply-adds per pixel, with the same integer arithmetic on the numpy
+and the torch path.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from disentkit.config import atomic_write_bytes
 from disentkit.data.base import GroundTruthDataset
 from disentkit.data.colors import hsv_to_rgb
 from disentkit.data.registry import register
+from disentkit.data.tensors import DeviceRendering, unit_float
 
 SIZE = 64
 HUES = np.linspace(0.0, 0.9, 10)
@@ -254,7 +255,7 @@ def _torch_bank(device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
     key = str(device)
     if key not in _TORCH_BANKS:
         weights = torch.from_numpy(scene_bank().copy()).to(device)
-        colors = torch.from_numpy(hue_colors().astype(np.float32)).to(device)
+        colors = torch.from_numpy(hue_colors().astype(np.int32)).to(device)
         _TORCH_BANKS[key] = (weights, colors)
     return _TORCH_BANKS[key]
 
@@ -263,7 +264,7 @@ def _config_index(scale, shape, orientation):
     return (scale * len(SHAPES) + shape) * len(ORIENTATIONS) + orientation
 
 
-class Shapes3D(GroundTruthDataset):
+class Shapes3D(DeviceRendering, GroundTruthDataset):
     """Shapes3D: floor hue 10 × wall hue 10 × object hue 10 × scale 8 × shape 4 × orientation 15.
 
     64×64 RGB, 480,000 combinations, factor values as in the official ``3dshapes.h5``. Rendering
@@ -294,21 +295,26 @@ class Shapes3D(GroundTruthDataset):
         # a channels-last view: making it contiguous would cost more than the whole render
         return out.astype(np.uint8).reshape(len(f), 3, SIZE, SIZE).transpose(0, 2, 3, 1)
 
-    def render_torch(
+    def render_device(
         self,
         factors: torch.Tensor,
         generator: torch.Generator | None = None,
         device: torch.device | str | None = None,
     ) -> torch.Tensor:
+        """The tensor path: the scene bank on ``device``, the numpy path's integer arithmetic."""
         device = torch.device(device) if device is not None else factors.device
         self.validate_factors(torch.as_tensor(factors).detach().cpu().numpy())
         f = torch.as_tensor(factors).to(device=device, dtype=torch.long)
         weights, colors = _torch_bank(device)
-        w = weights[_config_index(f[:, 3], f[:, 4], f[:, 5])].float()  # (n, 3, P)
-        surface_colors = torch.stack([colors[f[:, k]] for k in range(3)], dim=1)  # (n, 3, 3)
-        # exact in float32: integer sums ≤ 65025, then the same rounding as the numpy path
-        out = torch.bmm(surface_colors.transpose(1, 2), w).add_(127).div_(255).floor_().div_(255)
-        return out.reshape(len(f), 3, SIZE, SIZE)
+        w = weights[_config_index(f[:, 3], f[:, 4], f[:, 5])].to(torch.int32)  # (n, 3, P)
+        # the numpy path's integer arithmetic, so every device gives the same pixels
+        out = w[:, 0, None, :] * colors[f[:, 0]][:, :, None]
+        out += w[:, 1, None, :] * colors[f[:, 1]][:, :, None]
+        out += w[:, 2, None, :] * colors[f[:, 2]][:, :, None]
+        # (x + 127) // 255 as a multiply-shift (exact for x < 2**16, and fits int32): integer
+        # division is slow on the CPU
+        out = torch.bitwise_right_shift((out + 127) * 32897, 23).to(torch.uint8)
+        return unit_float(out.reshape(len(f), 3, SIZE, SIZE))
 
 
 @register("shapes3d")
