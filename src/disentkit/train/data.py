@@ -100,6 +100,11 @@ class BatchStream:
                 self._pending[ahead] = self._pool.submit(self.make, ahead)
         return future.result()
 
+    def wait_idle(self) -> None:
+        """Block until the batches queued ahead are rendered (nothing runs in the background after)."""
+        for future in list(self._pending.values()):
+            future.result()
+
     def close(self) -> None:
         if self._pool is not None:
             for future in self._pending.values():

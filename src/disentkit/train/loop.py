@@ -181,7 +181,10 @@ def _run(config, out, model, optimizer, objective, stream, identity, start, best
                 f"{config.method} {config.data}", total=config.steps, completed=start, rate="-", loss="-"
             )
             for step in range(start, config.steps):
-                runner(stream.get(step), beta_at(config, step), step_seed(config.seed, step, NOISE_STREAM))
+                batch = stream.get(step)
+                if getattr(runner, "capturing_next", False):
+                    stream.wait_idle()  # no kernels from the data thread while the graph is captured
+                runner(batch, beta_at(config, step), step_seed(config.seed, step, NOISE_STREAM))
                 done = step + 1
                 if done % config.log_every == 0 or done == config.steps:
                     now = time.perf_counter()

@@ -88,6 +88,11 @@ class GraphStep(EagerStep):
         self.noise: torch.Tensor | None = None
         self.seen = 0
 
+    @property
+    def capturing_next(self) -> bool:
+        """Whether the next call captures the graph (the data thread must be idle then)."""
+        return self.graph is None and self.seen >= self.WARMUP
+
     def __call__(self, batch: dict[str, torch.Tensor], beta: float, seed: int) -> None:
         if self.graph is None and self.seen < self.WARMUP:
             self._eager_on_side_stream(batch, beta, seed)
@@ -120,7 +125,7 @@ class GraphStep(EagerStep):
         self.optimizer.zero_grad(set_to_none=True)
         self.graph = torch.cuda.CUDAGraph()
         saved = self.log_acc.clone(), self.ckpt_acc.clone()
-        with torch.cuda.graph(self.graph), self._autocast():
+        with torch.cuda.graph(self.graph, capture_error_mode="thread_local"), self._autocast():
             self._update(self.static, self.beta, self.noise)
         # Capturing records the kernels without running them, but reset the sums in case.
         self.log_acc.copy_(saved[0])
