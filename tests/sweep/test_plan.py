@@ -104,3 +104,10 @@ def test_presets_load_and_expand(name, counts):
     )
     if name == "paper":
         assert n_models == 3 * 2 * 10 and plan.steps == 400_000 and plan.transfer_steps == 50_000
+
+
+def test_plan_metric_names_are_the_metrics_suite_names():
+    from disentkit.metrics import METRICS
+    from disentkit.sweep.plan import KNOWN_METRICS
+
+    assert set(KNOWN_METRICS) == set(METRICS)

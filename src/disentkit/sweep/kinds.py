@@ -4,7 +4,7 @@ Each returns a plain dict that :func:`disentkit.sweep.results.load_results` read
 ``{"kind", "source", "target", "dataset", "method", "beta", "seed", "evaluations": {phase:
 flat metrics}}`` where a phase is ``source`` (evaluate), or ``before`` / ``after`` (transfer), and
 flat metrics map names such as ``omes``, ``dci_disentanglement`` or ``gbt_acc.shape`` to numbers
-(see :func:`flatten_metrics`). The raw metric dicts are kept beside them (``metrics_raw.json``).
+(see :func:`normalize_metrics`). The raw metric dicts are kept beside them (``metrics_raw.json``).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ def _run_dir(config: dict, role: str = "model") -> Path:
     return Path(inputs[role]) / "run"
 
 
-def _set_threads(config: dict) -> None:
+def _set_threads(config: dict) -> None:  # noqa: ARG001
     """One process per job: let torch use the CPUs the executor granted, no more."""
     import os
 
@@ -53,18 +53,17 @@ def train_job(config: dict, job_dir: Path) -> dict:
     return {"kind": "train", **summary, "run": str(Path(run).resolve())}
 
 
-def _evaluate(encode, dataset, config: dict, seed: int) -> dict:
-    from disentkit.metrics import evaluate_model
-
-    options = dict(config.get("evaluation", {}) or {})
-    return evaluate_model(encode, dataset, metrics=list(config["metrics"]), seed=seed, **options)
-
-
 @register_job("evaluate")
 def evaluate_job(config: dict, job_dir: Path) -> dict:
-    """Evaluate the dependency's model on ``config['dataset']`` (its source) with the plan's metrics."""
+    """Evaluate the dependency's model on its source with :func:`disentkit.metrics.evaluate_model`.
+
+    ``config`` beyond the metadata: ``n`` (sample size) and any ``SuiteOptions`` field.
+    """
+    import numpy as np
+
     import disentkit
     from disentkit.data.registry import get_dataset
+    from disentkit.metrics import evaluate_model
 
     _set_threads(config)
     model = disentkit.load_run(_run_dir(config))
@@ -74,95 +73,114 @@ def evaluate_job(config: dict, job_dir: Path) -> dict:
         for k, v in config.items()
         if k not in (*META_KEYS, "dataset", "metrics") and not k.startswith("_")
     }
-    raw = _evaluate(
-        model.encode, dataset, {"metrics": config["metrics"], "evaluation": options}, int(config["seed"])
-    )
+    options.setdefault("n_jobs", 1)  # the sweep runs jobs in parallel; no process pools inside jobs
+    rng = np.random.default_rng(int(config["seed"]))
+    raw = evaluate_model(model.representation, dataset, rng=rng, metrics=list(config["metrics"]), **options)
     atomic_write_text(job_dir / "metrics_raw.json", json.dumps(to_dict(raw), indent=2, default=str))
     return {
         "kind": "evaluate",
         **{k: config.get(k) for k in META_KEYS},
         "dataset": config["dataset"],
         "target": None,
-        "factor_names": list(dataset.factor_names),
-        "evaluations": {"source": flatten_metrics(raw)},
+        "factor_names": list(raw.get("factor_names", [])),
+        "evaluations": {"source": normalize_metrics(raw)},
     }
+
+
+def _classifiers(metrics: list[str]) -> tuple[str, ...]:
+    """Downstream classifiers the transfer should fit, from the plan's metric names."""
+    chosen = tuple(m.removeprefix("downstream_") for m in metrics if m.startswith("downstream_"))
+    return chosen or ("gbt",)  # DCI's importances come from the GBT fits
 
 
 @register_job("transfer")
 def transfer_job(config: dict, job_dir: Path) -> dict:
-    """Fine-tune the dependency's model on ``config['target']``; evaluate before and after."""
-    from disentkit.transfer import transfer
+    """Fine-tune the dependency's model on ``config['target']`` (run_transfer); before and after.
+
+    ``config`` beyond the metadata: any ``TransferConfig`` field (``eval_size``, ``omes_pairs``,
+    ``lr``, ``weak``, ``target_options`` …); β is the source model's, as in the paper.
+    """
+    from disentkit.transfer.core import TransferConfig, run_transfer
 
     _set_threads(config)
-    extra = {
-        k: v
-        for k, v in config.items()
-        if k not in (*META_KEYS, "target", "steps", "metrics", "evaluation") and not k.startswith("_")
-    }
-    report = transfer(
-        _run_dir(config),
-        config["target"],
-        job_dir / "run",
-        steps=int(config["steps"]),
-        metrics=list(config["metrics"]),
-        evaluation=dict(config.get("evaluation") or {}),
-        seed=int(config["seed"]),
-        progress=False,
+    skip = (*META_KEYS, "target", "steps", "metrics")
+    extra = {k: v for k, v in config.items() if k not in skip and not k.startswith("_")}
+    options = {
+        "source": str(_run_dir(config)),
+        "target": config["target"],
+        "steps": int(config["steps"]),
+        "seed": int(config["seed"]),
+        "classifiers": _classifiers(list(config["metrics"])),
         **extra,
-    )
-    raw = to_dict(report)
-    atomic_write_text(job_dir / "metrics_raw.json", json.dumps(raw, indent=2, default=str))
+    }
+    payload = run_transfer(from_dict(TransferConfig, options), job_dir / "transfer", progress=False)
     return {
         "kind": "transfer",
         **{k: config.get(k) for k in META_KEYS},
         "dataset": config["target"],
         "target": config["target"],
-        "evaluations": {phase: flatten_metrics(raw[phase]) for phase in ("before", "after")},
+        "factor_names": (payload.get("target") or {}).get("factor_names"),
+        "evaluations": {phase: normalize_metrics(payload.get(phase) or {}) for phase in ("before", "after")},
     }
 
 
-# ------------------------------------------------------------------------------ metric flattening
-
-# Aliases from the metric helpers' names to the column names the tables use.
-_ALIASES = {
-    "dci.disentanglement": "dci_disentanglement",
-    "dci.completeness": "dci_completeness",
-    "dci.informativeness": "dci_informativeness",
-    "mig.score": "mig",
-    "mig.mig": "mig",
-    "omes.omes": "omes",
-    "omes.score": "omes",
-    "omes.os": "os",
-    "omes.mes": "mes",
-    "betavae.score": "betavae",
-    "betavae.accuracy": "betavae",
-    "betavae.eval_accuracy": "betavae",
-    "factorvae.score": "factorvae",
-    "factorvae.accuracy": "factorvae",
-    "factorvae.eval_accuracy": "factorvae",
-    "sap.score": "sap",
-}
+# ---------------------------------------------------------------------------- metric normalising
 
 
 def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(float(value))
 
 
-def flatten_metrics(raw: Any, prefix: str = "") -> dict[str, float]:
-    """Nested metric dicts → ``{"a.b.c": number}``, with the table's aliases added.
+def _per_factor(out: dict, prefix: str, names, values) -> None:
+    for name, value in zip(names or [], values or [], strict=False):
+        if _is_number(value):
+            out[f"{prefix}.{name}"] = float(value)
 
-    Lists are skipped (matrices such as OMES' S stay in ``metrics_raw.json``); a ``per_factor``
-    mapping keeps its factor names as the last part of the key.
+
+def _scalars(out: dict, result: dict | None, mapping: dict[str, str]) -> None:
+    for key, column in mapping.items():
+        if result and _is_number(result.get(key)):
+            out[column] = float(result[key])
+
+
+def _downstream(out: dict, kind: str, result: dict | None) -> None:
+    if not result:
+        return
+    names = result.get("factor_names")
+    _per_factor(out, f"acc.{kind}.full", names, result.get("test_accuracy_full"))
+    _per_factor(out, f"acc.{kind}.pruned", names, result.get("test_accuracy_pruned"))
+    _scalars(out, result, {"mean_test_accuracy_full": f"acc.{kind}.full.mean"})
+    _scalars(out, result, {"mean_test_accuracy_pruned": f"acc.{kind}.pruned.mean"})
+
+
+def normalize_metrics(raw: dict) -> dict[str, float]:
+    """One flat ``{column: number}`` from either metric layout in the library.
+
+    Accepts :func:`disentkit.metrics.evaluate_model`'s dict (results under ``metrics``,
+    downstream as ``downstream_gbt``) and the transfer's before/after dicts (results at the top,
+    downstream under ``downstream``). Columns: ``omes``, ``os``, ``mes`` (+ ``omes.<factor>``),
+    ``dci_disentanglement``, ``dci_completeness``, ``dci_informativeness``, ``mig``, ``sap``,
+    ``modularity``, ``explicitness``, ``betavae``, ``factorvae``,
+    ``acc.<gbt|mlp>.<full|pruned>.<factor>`` and ``.mean``, plus top-level numbers (e.g.
+    reconstruction, KL) as they are.
     """
-    flat: dict[str, float] = {}
-    if isinstance(raw, dict):
-        for key, value in raw.items():
-            name = f"{prefix}.{key}" if prefix else str(key)
-            if _is_number(value):
-                flat[name] = float(value)
-            elif isinstance(value, dict):
-                flat.update(flatten_metrics(value, name))
-    for alias_from, alias_to in _ALIASES.items():
-        if alias_from in flat and alias_to not in flat:
-            flat[alias_to] = flat[alias_from]
-    return flat
+    results = raw.get("metrics", raw) if isinstance(raw, dict) else {}
+    out: dict[str, float] = {k: float(v) for k, v in results.items() if _is_number(v)}
+    omes = results.get("omes")
+    _scalars(out, omes, {"omes": "omes", "os": "os", "mes": "mes"})
+    if omes:
+        _per_factor(out, "omes", omes.get("factor_names"), omes.get("omes_per_factor"))
+    dci = {"disentanglement": "dci_disentanglement", "completeness": "dci_completeness"}
+    _scalars(out, results.get("dci"), dci | {"informativeness_test": "dci_informativeness"})
+    _scalars(out, results.get("mig"), {"mig": "mig"})
+    _scalars(out, results.get("sap"), {"sap": "sap"})
+    _scalars(
+        out, results.get("modularity"), {"modularity": "modularity", "explicitness_test": "explicitness"}
+    )
+    _scalars(out, results.get("beta_vae"), {"eval_accuracy": "betavae"})
+    _scalars(out, results.get("factor_vae"), {"eval_accuracy": "factorvae"})
+    for kind in ("gbt", "mlp", "hgb"):
+        _downstream(
+            out, kind, results.get(f"downstream_{kind}") or (results.get("downstream") or {}).get(kind)
+        )
+    return out

@@ -2,7 +2,7 @@
 
 Every finished ``evaluate`` / ``transfer`` job contributes one row per evaluation phase
 (``source``; ``before`` / ``after`` fine-tuning). Metric columns follow
-:func:`disentkit.sweep.kinds.flatten_metrics`: scalars (``omes``, ``os``, ``mes``,
+:func:`disentkit.sweep.kinds.normalize_metrics`: scalars (``omes``, ``os``, ``mes``,
 ``dci_disentanglement``, ``mig``, ``betavae``, ``factorvae``, …) and per-factor accuracies
 ``acc.<classifier>.<full|pruned>.<factor>``.
 """
