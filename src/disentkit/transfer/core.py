@@ -341,6 +341,12 @@ def _get(result: dict | None, *keys):
     return value
 
 
+def _accuracy(result: dict | None, kind: str, key: str, factor: int | None):
+    """A downstream accuracy: the mean (``factor=None``) or one factor's; None when absent."""
+    value = _get(result, "downstream", kind, key)
+    return value if factor is None or value is None else value[factor]
+
+
 def summary_rows(payload: dict) -> list[dict]:
     """Rows of the before/after table: one per target factor, then "All"; the score row last.
 
@@ -361,18 +367,13 @@ def summary_rows(payload: dict) -> list[dict]:
     rows = []
     for f, name in enumerate([*names, "All"]):
         row = {"factor": name}
+        factor = None if name == "All" else f
         for kind in kinds:
-            label = kind.upper()
             full, pruned = ("test_accuracy_full", "test_accuracy_pruned")
-            if name == "All":
+            if factor is None:
                 full, pruned = ("mean_test_accuracy_full", "mean_test_accuracy_pruned")
-                pick = lambda r, key, kind=kind: _get(r, "downstream", kind, key)  # noqa: E731
-            else:
-                pick = lambda r, key, kind=kind, f=f: (
-                    _get(r, "downstream", kind, key, f) if _get(r, "downstream", kind, key) else None
-                )  # noqa: E731
-            row[f"{label} full"] = cell(pick(before, full), pick(after, full))
-            row[f"{label} pruned"] = cell(pick(before, pruned), pick(after, pruned))
+            for label, key in ((f"{kind.upper()} full", full), (f"{kind.upper()} pruned", pruned)):
+                row[label] = cell(_accuracy(before, kind, key, factor), _accuracy(after, kind, key, factor))
         for score in ("omes", "os", "mes"):
             key = score if name == "All" else f"{score}_per_factor"
             b = _get(before, "omes", key) if name == "All" else _get(before, "omes", key, f)

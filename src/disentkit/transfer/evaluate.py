@@ -14,7 +14,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from disentkit.metrics._common import MetricWarning
+from disentkit.metrics import MetricWarning
 
 CLASSIFIERS = ("gbt", "mlp", "hgb")
 
@@ -40,7 +40,7 @@ def reconstruction_and_kl(model, images: np.ndarray) -> dict:
 
 
 def unlabelled_scores(mu: np.ndarray) -> dict:
-    from disentkit.metrics.information import unsupervised_scores
+    from disentkit.metrics import unsupervised_scores
 
     return unsupervised_scores(mu).to_dict()
 
@@ -48,7 +48,7 @@ def unlabelled_scores(mu: np.ndarray) -> dict:
 def omes_scores(model, mu, factors, names, *, seed: int, pairs_from=None, n_pairs: int = 10_000):
     """OMES in intervention mode on ``pairs_from`` (rendered pairs differing in one factor, drawn from
     ``seed`` alone: the same pairs for every model), else matched mode on the sample itself."""
-    from disentkit.metrics.omes import omes, omes_intervention
+    from disentkit.metrics import omes, omes_intervention
 
     if pairs_from is None:
         return omes(mu, factors, names, rng=_seed(seed, 10))
@@ -69,8 +69,7 @@ def labelled_scores(
     n_pairs: int = 10_000,
 ) -> dict:
     """OMES, DCI, MIG and downstream accuracy (full and pruned) of one representation."""
-    from disentkit.metrics.classifiers import classifier_scores
-    from disentkit.metrics.information import mig
+    from disentkit.metrics import classifier_scores, mig
 
     om = omes_scores(model, mu, factors, names, seed=seed, pairs_from=pairs_from, n_pairs=n_pairs)
     pruned = [int(d) for d in om.pruned_dims]

@@ -1,0 +1,318 @@
+"""One self-contained HTML report (images base64-embedded, no network) for training and transfer runs.
+
+A training run folder (``config.yaml``, ``metrics.csv``) shows its config and versions, training
+curves, reconstructions and latent traversals on its dataset. A transfer folder (``transfer.json``)
+adds the before/after table, the OMES association matrices before and after, per-factor
+OMES/OS/MES bars, and reconstructions/traversals of the target by the source and the fine-tuned model.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import html
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+
+from disentkit.config import atomic_write_text
+from disentkit.errors import DisentkitError
+
+TRAVERSAL_RANGE = 2.0
+TRAVERSAL_STEPS = 7
+N_RECON = 8
+
+CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:24px;color:#222;background:#fff}
+h1{font-size:24px}h2{font-size:20px;border-bottom:2px solid #ddd;padding-bottom:4px;margin-top:36px}
+h3{font-size:16px;margin-top:20px}
+table{border-collapse:collapse;margin:8px 0;font-size:13px}
+td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}th{background:#f2f2f2}
+td:first-child,th:first-child{text-align:left}
+img{max-width:100%;image-rendering:pixelated;border:1px solid #eee;margin:4px}
+.fig{display:inline-block;vertical-align:top;margin-right:16px}
+.fig p{margin:2px;font-size:12px;color:#555}
+pre{background:#f7f7f7;padding:8px;font-size:12px;max-height:260px;overflow:auto}
+"""
+
+
+# ------------------------------------------------------------------------------------- helpers
+def _png(fig) -> str:
+    """A matplotlib figure as an embedded ``<img>``."""
+    import matplotlib.pyplot as plt
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
+    plt.close(fig)
+    data = base64.b64encode(buffer.getvalue()).decode("ascii")
+    return f'<img alt="figure" src="data:image/png;base64,{data}">'
+
+
+def _image_png(array: np.ndarray, scale: int = 2) -> str:
+    """A uint8/float image grid ``(H, W, C)`` as an embedded, upscaled ``<img>``."""
+    from PIL import Image
+
+    arr = np.asarray(array)
+    if arr.dtype != np.uint8:
+        arr = (np.clip(arr, 0, 1) * 255 + 0.5).astype(np.uint8)
+    if arr.shape[-1] == 1:
+        arr = arr[..., 0]
+    image = Image.fromarray(arr)
+    image = image.resize((image.width * scale, image.height * scale), Image.NEAREST)
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    data = base64.b64encode(buffer.getvalue()).decode("ascii")
+    return f'<img alt="images" src="data:image/png;base64,{data}">'
+
+
+def _grid(images: np.ndarray, rows: int, cols: int) -> np.ndarray:
+    """``(rows·cols, H, W, C)`` → one ``(rows·(H+1), cols·(W+1), C)`` image with 1-px gaps."""
+    n, h, w, c = images.shape
+    canvas = np.full((rows * (h + 1), cols * (w + 1), c), 0.5, dtype=np.float32)
+    imgs = images.astype(np.float32) / 255.0 if images.dtype == np.uint8 else images
+    for i in range(min(n, rows * cols)):
+        r, col = divmod(i, cols)
+        canvas[r * (h + 1) : r * (h + 1) + h, col * (w + 1) : col * (w + 1) + w] = imgs[i]
+    return canvas
+
+
+def _table(rows: list[dict]) -> str:
+    if not rows:
+        return "<p>(no rows)</p>"
+    columns = list(dict.fromkeys(k for row in rows for k in row))
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(str(row.get(c, '')))}</td>" for c in columns) + "</tr>"
+        for row in rows
+    )
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _figure(content: str, caption: str) -> str:
+    return f'<div class="fig">{content}<p>{html.escape(caption)}</p></div>'
+
+
+def _pre(data) -> str:
+    return f"<pre>{html.escape(json.dumps(data, indent=1, default=str))}</pre>"
+
+
+# ------------------------------------------------------------------------------------- figures
+def training_curves(run: Path) -> str:
+    """Loss, reconstruction and KL from ``metrics.csv``."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    path = run / "metrics.csv"
+    if not path.exists():
+        return "<p>(no metrics.csv)</p>"
+    with path.open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    if not rows:
+        return "<p>(empty metrics.csv)</p>"
+    steps = [int(r["step"]) for r in rows]
+    keys = [k for k in ("loss", "reconstruction", "kl") if k in rows[0]]
+    fig, axes = plt.subplots(1, len(keys), figsize=(3.2 * len(keys), 2.4))
+    for ax, key in zip(np.atleast_1d(axes), keys, strict=False):
+        ax.plot(steps, [float(r[key]) for r in rows], color="#1f77b4")
+        ax.set_title(key, fontsize=10)
+        ax.set_xlabel("step", fontsize=8)
+        ax.tick_params(labelsize=7)
+    fig.tight_layout()
+    return _png(fig)
+
+
+def reconstructions(model, images: np.ndarray) -> str:
+    """Originals (top row) and reconstructions of the posterior means (bottom row)."""
+    images = images[:N_RECON]
+    mu, _ = model.encode(images)
+    recon = model.decode(mu)
+    both = np.concatenate([images.astype(np.float32) / 255.0, recon])
+    return _image_png(_grid(both, 2, len(images)))
+
+
+def traversal(model, image: np.ndarray) -> str:
+    """Each latent dimension (row) swept over ±2 around the image's code (columns)."""
+    mu, _ = model.encode(image[None])
+    values = np.linspace(-TRAVERSAL_RANGE, TRAVERSAL_RANGE, TRAVERSAL_STEPS)
+    dims = mu.shape[1]
+    codes = np.repeat(mu, dims * TRAVERSAL_STEPS, axis=0)
+    for d in range(dims):
+        codes[d * TRAVERSAL_STEPS : (d + 1) * TRAVERSAL_STEPS, d] = mu[0, d] + values
+    return _image_png(_grid(model.decode(codes), dims, TRAVERSAL_STEPS), scale=1)
+
+
+def association_heatmap(s: list, names: list[str], title: str) -> str:
+    """OMES association matrix S (dimensions × factors)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    arr = np.array([[np.nan if v is None else v for v in row] for row in s], dtype=float)
+    fig, ax = plt.subplots(figsize=(0.6 * len(names) + 1.6, 0.3 * arr.shape[0] + 1.2))
+    im = ax.imshow(
+        arr, cmap="viridis", vmin=0, vmax=max(1e-6, float(np.nanmax(arr)) if np.isfinite(arr).any() else 1)
+    )
+    ax.set_xticks(range(len(names)), names, rotation=45, ha="right", fontsize=8)
+    ax.set_yticks(range(arr.shape[0]), [f"z{d}" for d in range(arr.shape[0])], fontsize=7)
+    ax.set_title(title, fontsize=10)
+    fig.colorbar(im, ax=ax, fraction=0.05)
+    return _png(fig)
+
+
+def omes_bars(before: dict, after: dict | None, names: list[str]) -> str:
+    """Per-factor OMES / OS / MES, before and after fine-tuning."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    keys = ("omes_per_factor", "os_per_factor", "mes_per_factor")
+    fig, axes = plt.subplots(1, 3, figsize=(10, 2.6), sharey=True)
+    x = np.arange(len(names))
+    for ax, key in zip(axes, keys, strict=True):
+        b = np.array([np.nan if v is None else v for v in before[key]], dtype=float)
+        ax.bar(x - 0.2, b, 0.4, label="before", color="#999")
+        if after is not None:
+            a = np.array([np.nan if v is None else v for v in after[key]], dtype=float)
+            ax.bar(x + 0.2, a, 0.4, label="after", color="#d62728")
+        ax.set_xticks(x, names, rotation=45, ha="right", fontsize=8)
+        ax.set_title(key.split("_")[0].upper(), fontsize=10)
+        ax.set_ylim(0, 1)
+    axes[0].legend(fontsize=7)
+    fig.tight_layout()
+    return _png(fig)
+
+
+# ------------------------------------------------------------------------------------- sections
+def _load_model(run: Path):
+    from disentkit import load_run
+
+    try:
+        return load_run(run, device="cpu")
+    except DisentkitError:
+        return None
+
+
+def _dataset_samples(config, channels: int, n: int = N_RECON) -> np.ndarray | None:
+    from disentkit.data import get_dataset
+    from disentkit.transfer.adapt import adapt_images
+
+    try:
+        dataset = get_dataset(config.data)
+    except DisentkitError:
+        return None
+    images = dataset.sample_images(n, np.random.default_rng(0))
+    return adapt_images(images, 64, channels)
+
+
+def _model_figures(model, images: np.ndarray, label: str) -> str:
+    return _figure(reconstructions(model, images), f"{label}: inputs (top) and reconstructions") + _figure(
+        traversal(model, images[0]), f"{label}: latent traversals (rows z0…, ±{TRAVERSAL_RANGE:g})"
+    )
+
+
+def training_section(run: Path) -> str:
+    from disentkit.config import load_config
+    from disentkit.train.config import TrainConfig
+
+    parts = [f"<h2>Training run: {html.escape(str(run))}</h2>"]
+    config = load_config(TrainConfig, run / "config.yaml")
+    parts.append("<h3>Config</h3>" + _pre(vars(config)))
+    env = run / "environment.yaml"
+    if env.exists():
+        parts.append("<h3>Versions</h3><pre>" + html.escape(env.read_text()) + "</pre>")
+    parts.append("<h3>Training curves</h3>" + training_curves(run))
+    model = _load_model(run)
+    images = _dataset_samples(config, model.model.channels) if model is not None else None
+    if model is not None and images is not None:
+        parts.append(f"<h3>Reconstructions and traversals on {html.escape(config.data)}</h3>")
+        parts.append(_model_figures(model, images, config.data))
+    return "\n".join(parts)
+
+
+def transfer_section(folder: Path) -> str:
+    from disentkit.transfer.core import FINETUNE, SAMPLES, read_results
+
+    result = read_results(folder)
+    target = result["target"]["name"]
+    names = result["target"]["factor_names"] or []
+    status = result.get("status")
+    parts = [f"<h2>Transfer: {html.escape(result['source']['path'])} → {html.escape(target)} ({status})</h2>"]
+    if result.get("error"):
+        parts.append(f"<p><b>fine-tuning failed:</b> {html.escape(result['error'])}</p>")
+    parts.append("<h3>Before / after fine-tuning (before×100 (+gain×100))</h3>")
+    from disentkit.transfer.core import summary_rows
+
+    parts.append(_table(result.get("table") or summary_rows(result)))
+    parts.append("<h3>Settings, adaptation and versions</h3>")
+    parts.append(
+        _pre({k: result[k] for k in ("config", "adaptation", "evaluation", "environment") if k in result})
+    )
+    before, after = result.get("before"), result.get("after")
+    if names and before and "omes" in before:
+        parts.append("<h3>OMES association matrix S</h3>")
+        parts.append(
+            _figure(
+                association_heatmap(before["omes"]["S"], before["omes"]["factor_names"], "before"), "before"
+            )
+        )
+        if after and "omes" in after:
+            parts.append(
+                _figure(
+                    association_heatmap(after["omes"]["S"], after["omes"]["factor_names"], "after"), "after"
+                )
+            )
+        parts.append("<h3>Per-factor OMES / OS / MES</h3>")
+        parts.append(
+            omes_bars(before["omes"], after["omes"] if after else None, before["omes"]["factor_names"])
+        )
+    samples = folder / SAMPLES
+    if samples.exists():
+        images = np.load(samples)["images"]
+        parts.append(f"<h3>Reconstructions and traversals on {html.escape(target)}</h3>")
+        source = _load_model(Path(result["source"]["path"]))
+        if source is not None:
+            parts.append(_model_figures(source, images, "source model"))
+        tuned = _load_model(folder / FINETUNE)
+        if tuned is not None and status == "complete":
+            parts.append(_model_figures(tuned, images, "fine-tuned model"))
+    if (folder / FINETUNE / "metrics.csv").exists():
+        parts.append("<h3>Fine-tuning curves</h3>" + training_curves(folder / FINETUNE))
+    return "\n".join(parts)
+
+
+def build_report(runs: list[str | Path], out: str | Path) -> Path:
+    """Write one self-contained HTML file for training runs and transfer folders.
+
+    Parameters
+    ----------
+    runs : list of paths
+        Training run folders (``config.yaml``) and/or transfer folders (``transfer.json``).
+    out : path
+        The HTML file to write (atomically).
+    """
+    from disentkit.transfer.core import RESULTS
+
+    if not runs:
+        raise DisentkitError("report needs at least one run or transfer folder")
+    sections = []
+    for run in map(Path, runs):
+        if (run / RESULTS).exists():
+            sections.append(transfer_section(run))
+        elif (run / "config.yaml").exists():
+            sections.append(training_section(run))
+        else:
+            raise DisentkitError(f"{run} is neither a training run (config.yaml) nor a transfer ({RESULTS})")
+    body = "\n".join(sections)
+    page = (
+        "<!DOCTYPE html><html><head><meta charset='utf-8'><title>disentkit report</title>"
+        f"<style>{CSS}</style></head><body><h1>disentkit report</h1>{body}</body></html>"
+    )
+    out = Path(out)
+    atomic_write_text(out, page)
+    return out
