@@ -51,7 +51,8 @@ def train_command(
     from disentkit.train.loop import train
 
     if resume:
-        run = train(None, out, resume=True, progress=True)
+        explicit = _explicit_options(ctx)
+        run = train(None, out, resume=True, progress=True, device=device if "device" in explicit else None)
         typer.echo(f"run resumed and finished: {run}")
         return
     values = dict(ctx.params)

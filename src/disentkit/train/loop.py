@@ -89,6 +89,7 @@ def train(
     init_from: str | Path | None = None,
     resume: bool = False,
     progress: bool = True,
+    device: str | None = None,
 ) -> Path:
     """Train a model and return its run folder.
 
@@ -108,6 +109,8 @@ def train(
         Continue a killed run from its latest checkpoint: same steps, same data, same numbers (CPU).
     progress : bool
         Show the Rich progress bar.
+    device : str, optional
+        Overrides ``config.device`` (e.g. resume a GPU run on another machine); not saved.
     """
     out = Path(out_dir)
     if config is None and not resume:
@@ -117,7 +120,7 @@ def train(
         from disentkit.data import get_dataset
 
         dataset = get_dataset(config.data)
-    device = pick_device(config.device)
+    device = pick_device(device or config.device)
     objective = get_objective(config.method, config.kl_rule)
     channels = model_channels(config, dataset)
     identity = identity_of(config, channels)
