@@ -128,3 +128,26 @@ def test_disk_full_and_read_only_are_clear_errors(toy_chain, tmp_path, monkeypat
     monkeypatch.setattr(Path, "write_bytes", refuse)
     with pytest.raises(DisentkitError, match=pattern):
         _run(plan, tmp_path / "r")
+
+
+def test_cli_run_and_status(toy_chain, tmp_path, capsys):
+    from disentkit.cli import main
+
+    def cli(args):
+        try:
+            return main(args)
+        except SystemExit as exc:
+            return int(exc.code or 0)
+
+    plan, _ = toy_chain
+    results = str(tmp_path / "r")
+    assert cli(["sweep", "run", str(plan), "--results", results, "--workers", "1", "--no-progress"]) == 1
+    out = capsys.readouterr().out
+    assert "done 3, failed 1, blocked 1, pending 0" in out and "toy job asked to fail" in out
+    assert cli(["sweep", "status", str(plan), "--results", results]) == 0
+    out = capsys.readouterr().out
+    assert "done 3  running 0  failed 1  blocked 1  pending 0" in out and "no sweep running" in out
+    assert cli(["sweep", "run", str(tmp_path / "nope.yaml")]) == 2
+    assert "plan file not found" in capsys.readouterr().err
+    assert cli(["sweep", "run", str(plan), "--executor", "dask", "--results", results]) == 2
+    assert "valid executors: local, ray" in capsys.readouterr().err

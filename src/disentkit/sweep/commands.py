@@ -112,8 +112,9 @@ def _print_status(jobs, folder: Path, console, jobs_table: bool) -> None:
     console.print(
         f"results: {folder} — " + (f"sweep running ({holder})" if holder else "no sweep running"),
         highlight=False,
+        soft_wrap=True,
     )
-    console.print("  ".join(f"{k} {v}" for k, v in counts.items()), highlight=False)
+    console.print("  ".join(f"{k} {v}" for k, v in counts.items()), highlight=False, soft_wrap=True)
     if jobs_table:
         table = Table("state", "job", "key", "detail")
         for job in jobs:
