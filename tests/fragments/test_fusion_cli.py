@@ -13,6 +13,7 @@ from disentkit.fragments.fusion import (
     demo_config,
     fingerprint,
     fuse,
+    layout_correlation,
     similarity_to_members,
 )
 
@@ -56,8 +57,10 @@ def test_continuity_prefers_a_circle_to_a_cut_line():
     angles = 2 * np.pi * np.arange(100) / 100
     circle = np.c_[np.cos(angles), np.sin(angles)]
     line = angles[:, None]  # the circle cut at angle 0
-    assert continuity(circle, angles) > 0.99
-    assert continuity(line, angles) < 0.9
+    lv2, lv1 = np.full((100, 2), -6.0), np.full((100, 1), -6.0)
+    assert continuity(circle, lv2, angles) > 0.99
+    assert continuity(line, lv1, angles) < 0.01
+    assert layout_correlation(circle, angles) > 0.99 > layout_correlation(line, angles)
 
 
 def test_bad_fusion_settings():

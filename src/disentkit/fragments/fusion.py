@@ -218,12 +218,25 @@ def train_circle_vae(seed: int, cfg: CircleDemoConfig) -> CircleVAE:
     return model
 
 
-def continuity(mu: np.ndarray, angles: np.ndarray) -> float:
-    """Spearman correlation of distances between points in the space and along the circle (chord).
+def continuity(mu: np.ndarray, logvar: np.ndarray, angles: np.ndarray) -> float:
+    """Median over largest Bhattacharyya distance between neighbouring points of the circle.
 
-    1 for a space that lays the circle out continuously and evenly; a cut (a 1-D line) or a
-    folded/uneven layout lowers it.
+    ``angles`` are in circle order (cyclic). 1 when every neighbour pair is equally
+    distinguishable (a continuous, uniform circle); a cut (one pair far apart, as in a 1-D code
+    of a circle) or uneven resolution makes it small.
     """
+    order = np.argsort(angles)
+    mu, logvar = np.asarray(mu)[order], np.asarray(logvar)[order]
+    nxt = np.roll(np.arange(len(order)), -1)
+    var_i, var_j = np.exp(logvar), np.exp(logvar[nxt])
+    s = 0.5 * (var_i + var_j)
+    dist = ((mu - mu[nxt]) ** 2 / (8 * s) + 0.5 * np.log(s / np.sqrt(var_i * var_j))).sum(-1)
+    return float(np.median(dist) / max(dist.max(), 1e-300))
+
+
+def layout_correlation(mu: np.ndarray, angles: np.ndarray) -> float:
+    """Spearman correlation of distances between the means and chord distances on the circle
+    (global layout; fingerprints constrain only which points are confusable, so this need not grow)."""
     from scipy.stats import spearmanr
 
     iu = np.triu_indices(len(angles), 1)
@@ -244,6 +257,14 @@ def angle_nmi(mu: np.ndarray, logvar: np.ndarray, angles: np.ndarray, bins: int)
     return float(pairwise_information(space, label, device="cpu", dtype=torch.float64).nmi[0, 0])
 
 
+def _measures(mu, logvar, angles, cfg: CircleDemoConfig) -> dict[str, float]:
+    return {
+        "continuity": continuity(mu, logvar, angles),
+        "angle_nmi": angle_nmi(mu, logvar, angles, cfg.angle_bins),
+        "layout_correlation": layout_correlation(mu, angles),
+    }
+
+
 def circle_demo(cfg: CircleDemoConfig, progress=None) -> dict:
     """Train ``max(sizes)`` weak learners, fuse the first k for every k in ``sizes``, measure.
 
@@ -260,23 +281,17 @@ def circle_demo(cfg: CircleDemoConfig, progress=None) -> dict:
         members.append((mu.double().numpy(), logvar.double().numpy()))
         if progress:
             progress(f"trained weak learner {seed + 1}/{max(cfg.sizes)}")
-    single = [
-        {"continuity": continuity(m, angles), "angle_nmi": angle_nmi(m, lv, angles, cfg.angle_bins)}
-        for m, lv in members
-    ]
+    single = [_measures(m, lv, angles, cfg) for m, lv in members]
     rows, spaces = [], {}
     for k in cfg.sizes:
         fused = fuse(members[:k], cfg.fuse_dims, cfg.fuse_steps, cfg.fuse_lr, cfg.objective, cfg.seed, "cpu")
-        rows.append(
-            {
-                "members": k,
-                "continuity": continuity(fused.mu, angles),
-                "angle_nmi": angle_nmi(fused.mu, fused.logvar, angles, cfg.angle_bins),
-                "mean_similarity": fused.history[-1],
-                "member_continuity": float(np.mean([s["continuity"] for s in single[:k]])),
-                "member_angle_nmi": float(np.mean([s["angle_nmi"] for s in single[:k]])),
-            }
-        )
+        row = {
+            "members": k,
+            **_measures(fused.mu, fused.logvar, angles, cfg),
+            "mean_similarity": fused.history[-1],
+        }
+        row |= {f"member_{key}": float(np.mean([s[key] for s in single[:k]])) for key in single[0]}
+        rows.append(row)
         spaces[k] = fused
         if progress:
             progress(f"fused {k} members: continuity {rows[-1]['continuity']:.3f}")
