@@ -111,3 +111,19 @@ def test_plan_metric_names_are_the_metrics_suite_names():
     from disentkit.sweep.plan import KNOWN_METRICS
 
     assert set(KNOWN_METRICS) == set(METRICS)
+
+
+def test_overrides_from_the_command_line(tmp_path):
+    from disentkit.sweep.plan import apply_overrides
+
+    data = apply_overrides(GRID, ["steps=200", "seeds=[3]", "train.batch=32", "train.preset=cpu-quick"])
+    assert (
+        data["steps"] == 200
+        and data["seeds"] == [3]
+        and data["train"] == {"batch": 32, "preset": "cpu-quick"}
+    )
+    assert GRID["steps"] == 10  # the input is not modified
+    with pytest.raises(DisentkitError, match="expected KEY=VALUE"):
+        apply_overrides(GRID, ["steps"])
+    with pytest.raises(DisentkitError, match=r"unknown key\(s\) stepz"):
+        plan_from_dict(apply_overrides(GRID, ["stepz=1"]))

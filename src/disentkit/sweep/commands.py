@@ -15,10 +15,13 @@ sweep_app = typer.Typer(
 )
 
 
-def _load(plan_path: Path, results: Path | None):
+SET_HELP = "Override a plan entry, KEY=VALUE with a YAML value (repeatable): steps=200, train.batch=32."
+
+
+def _load(plan_path: Path, results: Path | None, overrides: list[str] | None = None):
     from disentkit.sweep.plan import expand, load_plan
 
-    plan = load_plan(plan_path)
+    plan = load_plan(plan_path, overrides)
     folder = results or (Path(plan.results) if plan.results else Path("runs") / "sweeps" / plan.name)
     return plan, expand(plan), folder
 
@@ -40,6 +43,7 @@ def run_command(
     max_retries: int = typer.Option(2, help="Re-queues of a job whose worker process died."),
     ship_results: bool = typer.Option(False, help="Ray without shared storage: return files to the driver."),
     progress: bool = typer.Option(True, help="Show a progress bar."),
+    overrides: list[str] = typer.Option(None, "--set", help=SET_HELP),
 ) -> None:
     """Run or resume a plan: finished jobs are skipped, killed ones re-queued, failures recorded."""
     from rich.console import Console
@@ -47,7 +51,7 @@ def run_command(
     from disentkit.sweep.plan import plan_summary
     from disentkit.sweep.scheduler import run_sweep
 
-    _, jobs, folder = _load(plan_path, results)
+    _, jobs, folder = _load(plan_path, results, overrides)
     console = Console(stderr=True)
     kinds = ", ".join(f"{n} {k}" for k, n in plan_summary(jobs).items())
     console.print(f"sweep: {len(jobs)} jobs ({kinds}) → {folder} [{executor}]", highlight=False)
@@ -87,11 +91,12 @@ def status_command(
     results: Path = typer.Option(None, help="Results folder (default as in `sweep run`)."),
     jobs_table: bool = typer.Option(True, "--jobs/--no-jobs", help="List every job, not only the counts."),
     watch: bool = typer.Option(False, help="Follow a running sweep with a progress bar until it ends."),
+    overrides: list[str] = typer.Option(None, "--set", help=SET_HELP),
 ) -> None:
     """Done / running / failed / blocked / pending counts and a table of the plan's jobs."""
     from rich.console import Console
 
-    _, jobs, folder = _load(plan_path, results)
+    _, jobs, folder = _load(plan_path, results, overrides)
     console = Console()
     if watch:
         _watch(jobs, folder, console)

@@ -155,8 +155,29 @@ def job_key(kind: str, config: dict, deps: dict) -> str:
 _LIST_FIELDS = ("sources", "methods", "betas", "seeds", "metrics", "jobs")
 
 
-def load_plan(path: str | Path) -> Plan:
-    """Read and validate a plan file; every problem is a DisentkitError naming the file."""
+def apply_overrides(data: dict, overrides: list[str]) -> dict:
+    """``["steps=200", "train.batch=32", "seeds=[0, 1]"]`` applied to plan data (values are YAML)."""
+    data = dict(data)
+    for item in overrides:
+        key, sep, text = item.partition("=")
+        if not sep or not key.strip():
+            raise DisentkitError(f"override {item!r}: expected KEY=VALUE, e.g. steps=200 or train.batch=32")
+        try:
+            value = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise DisentkitError(f"override {item!r}: bad value: {exc}") from None
+        *parents, leaf = key.strip().split(".")
+        node = data
+        for part in parents:
+            child = node.get(part)
+            node[part] = dict(child) if isinstance(child, dict) else {}
+            node = node[part]
+        node[leaf] = value
+    return data
+
+
+def load_plan(path: str | Path, overrides: list[str] | None = None) -> Plan:
+    """Read and validate a plan file (plus ``KEY=VALUE`` overrides); errors name the file."""
     path = Path(path)
     if not path.is_file():
         raise DisentkitError(f"plan file not found: {path}")
@@ -165,7 +186,7 @@ def load_plan(path: str | Path) -> Plan:
     except (OSError, yaml.YAMLError) as exc:
         raise DisentkitError(f"cannot read plan {path}: {exc}") from None
     try:
-        return plan_from_dict(data if data is not None else {})
+        return plan_from_dict(apply_overrides(data if data is not None else {}, overrides or []))
     except DisentkitError as exc:
         raise DisentkitError(f"plan {path}: {exc}") from None
 
