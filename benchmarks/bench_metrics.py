@@ -194,9 +194,13 @@ def run() -> str:
     rows = []
     for name in shapes:
         z, y = representation(SHAPES[name])
-        rows += bench_fast_metrics(name, z, y)
-        if with_gbt:
-            rows += bench_gbt(name, z, y)
+        parts = [bench_fast_metrics] + ([bench_gbt] if with_gbt else [])
+        for part in parts:
+            rows += part(name, z, y)
+            print(
+                markdown_table(["factors", "what", "disentkit (s)", "baseline (s)", "ratio", "note"], rows),
+                flush=True,
+            )
     table = markdown_table(["factors", "what", "disentkit (s)", "baseline (s)", "ratio", "note"], rows)
     return (
         f"15,000 × 10 representations; baselines are disentanglement_lib's loops / the release's quadratic "

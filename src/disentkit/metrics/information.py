@@ -187,7 +187,7 @@ def modularity_explicitness(
     n_bins: int = N_BINS,
     n_train: int = N_TRAIN,
     n_test: int = N_TEST,
-    n_jobs: int = -1,
+    n_jobs: int = 1,
 ) -> ModularityResult:
     """Modularity and explicitness (disentanglement_lib ``modularity_explicitness.py``).
 

@@ -161,7 +161,7 @@ def _run_array_metrics(z, y, names, wanted, opts: SuiteOptions, rng, omes_result
         results["sap"] = classifiers.sap(z, y, names, rng=rng, c=opts.sap_c, **common)
     if "modularity" in wanted:
         results["modularity"] = information.modularity_explicitness(
-            z, y, names, rng=rng, n_bins=opts.n_bins, **common
+            z, y, names, rng=rng, n_bins=opts.n_bins, n_train=opts.n_train, n_test=opts.n_test
         )
     if "unsupervised" in wanted:
         results["unsupervised"] = information.unsupervised_scores(z, n_bins=opts.n_bins)
