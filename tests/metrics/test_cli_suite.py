@@ -174,3 +174,34 @@ def test_cli_model_mode(tmp_path, monkeypatch):
     data = json.loads(out.read_text())
     assert data["metrics"]["omes"]["settings"]["mode"] == "intervention"
     assert data["inputs"]["data"] == "toy"
+
+
+@pytest.mark.slow
+def test_cli_model_mode_with_a_trained_run(tmp_path, monkeypatch):
+    """A real (2-step) run folder through disentkit.load_run, OMES in intervention mode."""
+    from disentkit.train.config import TrainConfig
+    from disentkit.train.loop import train
+
+    toy = ToyDataset((3, 4, 5))
+    toy.observation_shape = (64, 64, 1)
+
+    def render(factors, rng=None):
+        f = toy.validate_factors(factors)
+        img = np.zeros((len(f), 64, 64, 1), np.uint8)
+        for i, (a, b, c) in enumerate(f):
+            img[i, 8 * b : 8 * b + 8 + 4 * a, 8 * c : 8 * c + 12] = 255
+        return img
+
+    toy.render = render
+    config = TrainConfig(
+        data="toy", method="beta-vae", steps=2, batch=8, checkpoint_every=1, log_every=1, device="cpu"
+    )
+    run = train(config, tmp_path / "run", dataset=toy, progress=False)
+    monkeypatch.setattr("disentkit.data.registry.get_dataset", lambda name, **kw: toy)
+    out = tmp_path / "model.json"
+    args = ["evaluate", "--model", str(run), "--data", "toy", "--n", "300", "--pairs", "200"]
+    result = CliRunner().invoke(app, [*args, "--metrics", "omes,mig", "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    data = json.loads(out.read_text())
+    assert data["metrics"]["omes"]["n_pairs"] == [200, 200, 200]
+    assert data["n_dims"] == config.latent_dim

@@ -232,6 +232,7 @@ def evaluate(
     model: Path = typer.Option(None, "--model", help="a trained run folder (intervention mode)"),
     data: str = typer.Option(None, "--data", help="dataset name for --model"),
     n: int = typer.Option(15_000, help="--model: observations sampled for the array metrics"),
+    pairs: int = typer.Option(10_000, help="--model: OMES intervention pairs per factor"),
 ) -> None:
     """Score a representation: OMES, DCI, MIG, SAP, modularity, downstream accuracy and more."""
     from disentkit.config import atomic_write_text
@@ -246,6 +247,7 @@ def evaluate(
     if model is None:
         result = _from_files(representation, factors, which, metrics or DEFAULT_ARRAY_METRICS, rng, options)
     else:
+        options["omes_n_pairs"] = pairs
         result = _from_model(model, data, n, metrics or DEFAULT_MODEL_METRICS, rng, options)
     result["seed"] = seed
     print_table(result)
