@@ -88,6 +88,13 @@ def test_cli_release_format_json_and_plots(tmp_path, arrays):
     assert data["inputs"]["which"] == "mean" and data["seed"] == 0
     for name in ("association_matrix.png", "omes_per_factor.png"):
         assert (tmp_path / "plots" / name).stat().st_size > 1000
+    release = runner.invoke(
+        app, [*args, "--association", "release", "--alpha", "1", "--json", str(tmp_path / "r.json")]
+    )
+    assert release.exit_code == 0, release.output
+    r_data = json.loads((tmp_path / "r.json").read_text())
+    assert r_data["metrics"]["omes"]["settings"]["association"] == "release"
+    assert r_data["summary"]["omes"] == pytest.approx(r_data["summary"]["omes.os"])
     sampled = runner.invoke(app, [*args, "--which", "sampled", "--json", str(tmp_path / "s.json")])
     assert sampled.exit_code == 0
     s_data = json.loads((tmp_path / "s.json").read_text())

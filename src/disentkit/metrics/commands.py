@@ -95,6 +95,9 @@ def factors_to_classes(values: np.ndarray) -> np.ndarray:
     if np.all(np.mod(values, 1) == 0):
         return values.astype(np.int64)
     # Physical factor values (e.g. scale 0.5 … 1.0): each distinct value is a class.
+    from disentkit.metrics._common import warn
+
+    warn("factors: non-integer values mapped to classes (each distinct value of a column is one class)")
     return np.stack([np.unique(col, return_inverse=True)[1] for col in values.T], axis=1).astype(np.int64)
 
 
@@ -233,6 +236,11 @@ def evaluate(
     data: str = typer.Option(None, "--data", help="dataset name for --model"),
     n: int = typer.Option(15_000, help="--model: observations sampled for the array metrics"),
     pairs: int = typer.Option(10_000, help="--model: OMES intervention pairs per factor"),
+    alpha: float = typer.Option(0.5, help="OMES α: 1 = OS (modularity), 0 = MES (compactness)"),
+    pooling: str = typer.Option("avg", help="OMES pooling over dimensions: avg or max"),
+    association: str = typer.Option(
+        "product", help="factor → dimension rule: product (argmax o·S) or release"
+    ),
 ) -> None:
     """Score a representation: OMES, DCI, MIG, SAP, modularity, downstream accuracy and more."""
     from disentkit.config import atomic_write_text
@@ -243,7 +251,7 @@ def evaluate(
     if (representation is None) == (model is None):
         raise DisentkitError("give either --representation z --factors y, or --model RUN --data NAME")
     rng = np.random.default_rng(seed)
-    options = {"fast": fast, "n_jobs": n_jobs}
+    options = {"fast": fast, "n_jobs": n_jobs, "alpha": alpha, "pooling": pooling, "association": association}
     if model is None:
         result = _from_files(representation, factors, which, metrics or DEFAULT_ARRAY_METRICS, rng, options)
     else:
