@@ -130,3 +130,18 @@ def test_traversals_use_the_decoder(rng, tmp_path):
     assert len(records) == result["hotspots"].n_hotspots
     for rec in records:
         assert (tmp_path / rec["figure"]).exists()
+
+
+def test_saved_posteriors_keep_the_sample_identity(rng, tmp_path):
+    from disentkit.fragments.pipeline import load_posteriors, save_posteriors
+
+    posts = [(rng.normal(size=(20, 3)), np.zeros((20, 3)))]
+    a = save_posteriors(tmp_path / "a.npz", posts, FingerprintSample(np.arange(20), "dsprites"), ["r0"])
+    b = save_posteriors(tmp_path / "b.npz", posts, FingerprintSample(np.arange(20), "dsprites"), ["r1"])
+    c = save_posteriors(tmp_path / "c.npz", posts, FingerprintSample(np.arange(20) + 5, "dsprites"), ["r2"])
+    merged, sample, names = load_posteriors([a, b])
+    assert len(merged) == 2 and names == ["r0", "r1"] and len(sample) == 20
+    with pytest.raises(DisentkitError, match="fingerprint samples differ"):
+        load_posteriors([a, c])
+    with pytest.raises(DisentkitError, match="cannot read posteriors"):
+        load_posteriors([tmp_path / "missing.npz"])

@@ -76,10 +76,9 @@ class FingerprintSample:
         if n > total:
             raise DisentkitError(f"{dataset.name} has only {total} points; ask for --n <= {total}")
         rng = np.random.default_rng(seed)
-        # distinct points: repeats would make two rows of the fingerprint identical by construction
-        idx = np.sort(rng.choice(total, size=n, replace=False)) if total < 2**31 else None
-        if idx is None:  # pragma: no cover - huge grids
-            idx = np.unique(rng.integers(0, total, size=2 * n))[:n]
+        # distinct points (repeats would make two fingerprint rows identical by construction), sorted
+        # so the order is a function of the set alone
+        idx = np.sort(rng.choice(total, size=n, replace=False))
         return cls(idx, source=dataset.name, factors=dataset.index_to_factors(idx))
 
     def to_dict(self) -> dict:

@@ -33,6 +33,44 @@ def encode_runs(runs: list, dataset, sample: FingerprintSample) -> list[tuple[np
     return posteriors
 
 
+def save_posteriors(path: str | Path, posteriors, sample: FingerprintSample, run_names: list[str]) -> Path:
+    """Save encoder outputs on a fingerprint sample with the sample's identity (indices + digest)."""
+    path = Path(path)
+    np.savez_compressed(
+        path,
+        mu=np.stack([m for m, _ in posteriors]),
+        logvar=np.stack([lv for _, lv in posteriors]),
+        runs=np.asarray(run_names),
+        sample_indices=sample.indices,
+        sample_source=np.asarray(sample.source),
+        sample_digest=np.asarray(sample.digest),
+    )
+    return path
+
+
+def load_posteriors(paths) -> tuple[list, FingerprintSample, list[str]]:
+    """Load and merge files written by :func:`save_posteriors`; their samples must be identical."""
+    from disentkit.fragments.fingerprint import check_same_sample
+
+    posteriors, samples, names = [], [], []
+    for path in map(Path, paths):
+        try:
+            with np.load(path) as f:
+                sample = FingerprintSample.from_dict(
+                    {
+                        "indices": f["sample_indices"],
+                        "source": str(f["sample_source"]),
+                        "digest": str(f["sample_digest"]),
+                    }
+                )
+                posteriors += list(zip(f["mu"], f["logvar"], strict=True))
+                names += [str(r) for r in f["runs"]]
+        except (OSError, KeyError, ValueError) as exc:
+            raise DisentkitError(f"cannot read posteriors file {path}: {exc}") from None
+        samples.append(sample)
+    return posteriors, check_same_sample(samples), names
+
+
 def load_runs(paths: list[str | Path], data: str, device=None) -> list:
     """Load run folders; every run must have been trained on ``data`` and share a latent size."""
     from disentkit import load_run
@@ -96,7 +134,7 @@ def analyze_posteriors(
 
 
 def _jsonable(result: dict) -> dict:
-    out = {k: v for k, v in result.items() if k not in ("hotspots",)}
+    out = {k: v for k, v in result.items() if k not in ("hotspots", "posteriors")}
     out["hotspots"] = result["hotspots"].to_dict(result["active"])
     for key in ("nmi", "vi", "factor_nmi", "factor_vi", "factor_entropy"):
         if key in out:
@@ -105,10 +143,13 @@ def _jsonable(result: dict) -> dict:
 
 
 def write_analysis(result: dict, out: Path, runs: list | None = None, dataset=None, sample=None) -> dict:
-    """Write analysis.json, nmi.npy, vi.npy, hotspots.png (and traversals when runs are given)."""
+    """Write analysis.json, nmi.npy, vi.npy, hotspots.png, and with runs the traversals and
+    posteriors.npz (every run's (mu, logvar) on the sample, with the sample's identity)."""
     from disentkit.config import atomic_write_text, environment_info
 
     out.mkdir(parents=True, exist_ok=True)
+    if "posteriors" in result and sample is not None:
+        save_posteriors(out / "posteriors.npz", result["posteriors"], sample, result["runs"])
     np.save(out / "nmi.npy", result["nmi"])
     np.save(out / "vi.npy", result["vi"])
     hotspot_figure(
@@ -184,6 +225,7 @@ def analyze_runs(
     result = analyze_posteriors(
         posteriors, sample, names, list(dataset.factor_names), distance, min_samples, device=device
     )
+    result["posteriors"] = posteriors  # saved with the sample's identity for later comparisons
     return write_analysis(result, Path(out), runs, dataset, sample)
 
 
