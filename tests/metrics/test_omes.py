@@ -10,7 +10,7 @@ import pytest
 
 from disentkit.errors import DisentkitError
 from disentkit.metrics import MetricWarning, matched_pairs, omes, omes_intervention
-from disentkit.metrics.omes_metric import OMESSettings, omes_from_matrix, pair_dissimilarity
+from disentkit.metrics.omes_metric import OMESSettings, _pack_labels, omes_from_matrix, pair_dissimilarity
 
 from .conftest import ToyDataset, identity_encoder
 
@@ -221,3 +221,17 @@ def test_constant_factor_dropped_and_sparse_factor_nan():
     assert r.factor_names == ["shape", "rare"] and r.dropped_factors == ["colour"]
     assert np.isnan(r.omes_per_factor[1]) and np.isfinite(r.omes)
     assert r.to_dict()["omes_per_factor"][1] is None
+
+
+def test_pairing_without_int64_key_falls_back_to_row_ranks():
+    # 12 columns of ~60 distinct values: > 62 bits, more than one packed int64 key holds
+    rng = np.random.default_rng(0)
+    base = rng.integers(0, 10_000, size=(60, 12))
+    y = np.concatenate([base, base])
+    y[60:, 3] = y[60:, 3] + 1 + rng.integers(0, 50, 60)  # partners differing only in column 3
+    with pytest.raises(OverflowError):
+        _pack_labels(y)
+    pairs = matched_pairs(y, np.random.default_rng(0))
+    assert len(pairs[3]) == quadratic_pair_count(y, 3) > 0
+    diff = y[pairs[3][:, 0]] != y[pairs[3][:, 1]]
+    assert diff[:, 3].all() and (diff.sum(axis=1) == 1).all()
