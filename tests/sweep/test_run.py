@@ -151,3 +151,17 @@ def test_cli_run_and_status(toy_chain, tmp_path, capsys):
     assert "plan file not found" in capsys.readouterr().err
     assert cli(["sweep", "run", str(plan), "--executor", "dask", "--results", results]) == 2
     assert "valid executors: local, ray" in capsys.readouterr().err
+
+
+def test_leftover_live_worker_is_waited_for_then_requeued(tmp_path):
+    """A marker whose process is still alive (an orphan of a killed sweep) is watched, not raced."""
+    (job,) = expand(plan_from_dict({"jobs": [{"name": "a", "kind": "toy", "config": {"value": 1}}]}))
+    orphan = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(1.5)"])
+    folder = job_dir(tmp_path, job.dirname)
+    write_marker(folder / "running", {"pid": orphan.pid, "host": hostname()})
+    assert job_states([job], tmp_path)[job.key][0] == "running"
+    try:
+        report = run_sweep([job], tmp_path, workers=1, progress=False)
+    finally:
+        orphan.wait()
+    assert report.ok and report.requeued_stale == 1 and report.executed == 1

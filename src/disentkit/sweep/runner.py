@@ -24,14 +24,19 @@ from disentkit.sweep.store import LEASE_SECONDS, hostname, write_marker
 _ENV_CACHE: dict | None = None
 
 
-def _environment(given: dict | None = None) -> dict:
+def _environment(task: dict) -> dict:
     """environment_info() once per worker process (it imports torch: seconds, not per job).
 
-    A local pool runs the driver's interpreter on the driver's machine, so the driver passes its
-    own (``given``) and the workers skip the import; Ray workers measure theirs.
+    The driver sends its own with the host and interpreter it describes; a worker running that
+    interpreter on that host (a local pool, a Ray worker on the driver's node) uses it as is,
+    any other worker measures its own.
     """
     global _ENV_CACHE
-    if given is not None:
+    given = task.get("environment")
+    if given is not None and task.get("environment_of", [hostname(), sys.executable]) == [
+        hostname(),
+        sys.executable,
+    ]:
         return given
     if _ENV_CACHE is None:
         from disentkit.config import environment_info
@@ -126,7 +131,7 @@ def _execute_in(folder: Path, task: dict, marker: Path) -> dict:
     atomic_write_text(folder / "config.json", json.dumps(record, indent=2, sort_keys=True))
     atomic_write_text(
         folder / "environment.json",
-        json.dumps(_environment(task.get("environment")), indent=2, sort_keys=True),
+        json.dumps(_environment(task), indent=2, sort_keys=True),
     )
     start = time.perf_counter()
     capture = (

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import sys
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ from disentkit.sweep.store import (
     LEASE_SECONDS,
     SweepLock,
     check_writable,
+    hostname,
     inspect,
     job_dir,
     storage_error,
@@ -140,10 +142,12 @@ class _Scheduler:
     # --------------------------------------------------------------------------- main loop
     def run(self, bar) -> None:
         while True:
-            self._submit_ready()
             self._poll_waiting()
+            self._submit_ready()
             if not self.inflight and not self.waiting:
                 break
+            if not self.inflight:  # only leftover workers of a killed sweep to watch
+                time.sleep(0.5)
             finished, _ = wait(list(self.inflight), timeout=0.5, return_when=FIRST_COMPLETED)
             deaths = [f for f in finished if self._handle(f)]
             if deaths and self.executor.restart_on_death:
@@ -169,7 +173,8 @@ class _Scheduler:
             "lease": self.lease,
             "watch_parent": self.executor.watch_parent,
             "ship": self.executor.ship,
-            "environment": self._environment if self.executor.name == "local" else None,
+            "environment": self._environment,
+            "environment_of": [hostname(), sys.executable],
         }
         if self.executor.ship:
             from disentkit.sweep.runner import pack_folder

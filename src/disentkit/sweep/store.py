@@ -49,13 +49,18 @@ def read_json(path: Path) -> dict | None:
 
 
 def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` runs on this host (a zombie — dead, not yet reaped — does not)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:  # exists, owned by someone else
         return True
-    return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:  # no procfs (macOS): trust kill(0)
+        return True
+    return stat.rpartition(")")[2].split()[0] not in ("Z", "X")
 
 
 @dataclass
