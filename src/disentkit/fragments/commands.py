@@ -30,9 +30,19 @@ def analyze_command(
     distance: str = typer.Option("vi", "--distance", help="Hotspot distance: vi or nmi."),
     min_samples: int = typer.Option(20, "--min-samples", help="OPTICS min_samples."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda."),
+    threads: int = typer.Option(
+        None, "--threads", help="CPU threads for torch (1 is often fastest on a busy shared machine)."
+    ),
 ) -> None:
     """Census, NMI/VI matrices, hotspots, figures and analysis.json for an ensemble of runs."""
     from disentkit.fragments.pipeline import analyze_runs
+
+    if threads is not None:
+        if threads < 1:
+            raise DisentkitError(f"--threads must be at least 1, got {threads}")
+        import torch
+
+        torch.set_num_threads(threads)
 
     runs_expanded = _expand_runs(runs)
     payload = analyze_runs(runs_expanded, data, n, out, seed, distance, min_samples, device)
