@@ -156,7 +156,7 @@ def test_parallel_fits_identical_to_sequential():
 
 
 def test_fast_mode_is_labelled():
-    z, y = codes(n=600)
+    z, y = codes(n=300)
     fast = dci(z, y, rng=np.random.default_rng(0), fast=True, n_jobs=1, params={"max_iter": 15})
     exact = dci(z, y, rng=np.random.default_rng(0), params=SMALL_GBT, n_jobs=1)
     assert fast.comparable_with_published is False and exact.comparable_with_published is True
@@ -201,3 +201,20 @@ def test_factor_vae_and_beta_vae_scores(toy):
 
     fv_mixed = factor_vae_score(toy, mixed, rng=np.random.default_rng(0), settings=st)
     assert fv_mixed.eval_accuracy < fv.eval_accuracy
+
+
+def test_gbt_fits_identical_to_disentanglement_lib_loop():
+    """One GradientBoostingClassifier per factor, sequentially (dci.py's loop), same seeds → same numbers."""
+    from sklearn.ensemble import GradientBoostingClassifier
+
+    from disentkit.metrics._common import seeds
+
+    z, y = codes(n=300, rotate=True)
+    dci_res, down = classifier_scores(z, y, rng=np.random.default_rng(7), params=SMALL_GBT, n_jobs=1)
+    imp, acc = [], []
+    for k, seed in enumerate(seeds(np.random.default_rng(7), 3)):
+        model = GradientBoostingClassifier(random_state=seed, **SMALL_GBT).fit(z[:200], y[:200, k])
+        imp.append(np.abs(model.feature_importances_))
+        acc.append(np.mean(model.predict(z[200:]) == y[200:, k]))
+    np.testing.assert_array_equal(dci_res.importance_matrix, np.stack(imp, axis=1))
+    assert dci_res.test_accuracy_per_factor == acc == down.test_accuracy_full
