@@ -45,6 +45,7 @@ def train_command(
     ),
     device: str = typer.Option("auto", help="auto, cpu, cuda, cuda:N."),
     bf16: bool = typer.Option(False, help="bf16 autocast on CUDA."),
+    cuda_graphs: bool = typer.Option(False, help="Replay the whole step from a CUDA graph (CUDA only)."),
 ) -> None:
     """Train a model; writes config, checkpoints, TensorBoard logs and metrics.csv to --out."""
     from disentkit.train.config import TrainConfig, apply_preset
