@@ -3,3 +3,4 @@ import disentkit.data.dsprites  # noqa: F401,E402
 import disentkit.data.realphoto  # noqa: F401,E402
 import disentkit.data.shapes3d  # noqa: F401,E402
 import disentkit.data.files  # noqa: F401,E402
+import disentkit.data.fashion_mnist  # noqa: F401,E402
