@@ -162,3 +162,11 @@ def test_load_results_ignores_unfinished_jobs(synthetic):
     (job / "done").unlink()
     assert isinstance(load_results(folder), pd.DataFrame)
     assert len(load_results(folder)) in (19, 18)
+
+
+def test_table_classifiers_default_to_those_present(synthetic):
+    frame = load_results(synthetic[0])
+    only_gbt = frame.drop(columns=[c for c in frame.columns if c.startswith("acc.mlp.")])
+    md = transfer_tables(only_gbt, "md")
+    assert "GBT full" in md and "MLP" not in md
+    assert "MLP full" not in transfer_tables(frame, "md", classifiers=["gbt"])

@@ -162,15 +162,16 @@ def table_command(
     results_dir: Path = typer.Argument(..., metavar="RESULTS_DIR"),
     format: str = typer.Option("md", "--format", help="md, csv or latex."),
     out: Path = typer.Option(None, help="Write to this file instead of stdout."),
-    classifiers: str = typer.Option("gbt,mlp", help="Comma-separated classifiers to tabulate."),
+    classifiers: str = typer.Option(
+        None, help="Comma-separated classifiers (gbt,mlp,hgb); default: all present."
+    ),
 ) -> None:
     """The paper's transfer tables: per source → target and factor, `before (+gain)` ± std over models."""
     from disentkit.sweep.results import load_results, transfer_tables
 
     frame = load_results(results_dir)
-    text = transfer_tables(
-        frame, fmt=format, classifiers=[c.strip() for c in classifiers.split(",") if c.strip()]
-    )
+    chosen = [c.strip() for c in classifiers.split(",") if c.strip()] if classifiers else None
+    text = transfer_tables(frame, fmt=format, classifiers=chosen)
     _emit(text, out)
 
 

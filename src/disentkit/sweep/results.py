@@ -113,8 +113,16 @@ def _paired(pair: pd.DataFrame, column: str) -> tuple[pd.Series, pd.Series]:
     return before, after.reindex(before.index)
 
 
-def transfer_summary(frame: pd.DataFrame, classifiers=("gbt", "mlp")) -> pd.DataFrame:
+def present_classifiers(frame: pd.DataFrame) -> list[str]:
+    """Classifiers with accuracy columns in ``frame`` (gbt, mlp first, as in the paper)."""
+    found = {c.split(".")[1] for c in frame.columns if c.startswith("acc.") and c.count(".") >= 3}
+    return sorted(found, key=lambda name: (["gbt", "mlp"] + [name]).index(name))
+
+
+def transfer_summary(frame: pd.DataFrame, classifiers=None) -> pd.DataFrame:
     """Tidy summary: per (source, target, row, column) mean ± std of before and of the gain.
+
+    ``classifiers``: which accuracy columns to tabulate (default: every one present).
 
     Rows are the target's factors (+ ``mean``) for columns ``<CLF> full|pruned``, and the
     metrics OS, MES, OMES, DCI, MIG (column ``score``). Values are ×100, as in the paper.
@@ -124,6 +132,7 @@ def transfer_summary(frame: pd.DataFrame, classifiers=("gbt", "mlp")) -> pd.Data
         raise DisentkitError(
             "no finished transfer jobs in these results: the tables compare before/after fine-tuning"
         )
+    classifiers = present_classifiers(transfers) if classifiers is None else classifiers
     records = []
     for (source, target), pair in transfers.groupby(["source", "target"], sort=True):
         records += _accuracy_records(pair, source, target, classifiers)
@@ -180,7 +189,7 @@ def _cell(record) -> str:
     return f"{before} ({gain})"
 
 
-def transfer_tables(frame: pd.DataFrame, fmt: str = "md", classifiers=("gbt", "mlp")) -> str:
+def transfer_tables(frame: pd.DataFrame, fmt: str = "md", classifiers=None) -> str:
     """The paper's transfer tables as Markdown, CSV (tidy numbers) or LaTeX."""
     _check_format(fmt)
     summary = transfer_summary(frame, classifiers)
