@@ -145,3 +145,17 @@ def test_saved_posteriors_keep_the_sample_identity(rng, tmp_path):
         load_posteriors([a, c])
     with pytest.raises(DisentkitError, match="cannot read posteriors"):
         load_posteriors([tmp_path / "missing.npz"])
+
+
+def test_pipeline_goes_on_without_hotspots_when_few_channels_are_active(rng, tmp_path):
+    n = 80
+    sample = FingerprintSample(np.arange(n), "toy", factors=rng.integers(0, 3, size=(n, 1)))
+    posts = [(np.c_[rng.normal(size=n), np.zeros((n, 2))], np.zeros((n, 3))) for _ in range(2)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = analyze_posteriors(posts, sample, ["r0", "r1"])
+    assert result["census"]["n_active"] == 2
+    assert result["hotspots"].n_hotspots == 0
+    assert any("too few for OPTICS" in w for w in result["warnings"])
+    write_analysis(result, tmp_path)
+    assert (tmp_path / "hotspots.png").exists()

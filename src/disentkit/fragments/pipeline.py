@@ -13,6 +13,7 @@ from disentkit.errors import DisentkitError
 from disentkit.fragments.analysis import (
     INACTIVE_BITS,
     MIN_SAMPLES,
+    Hotspots,
     census,
     channel_distances,
     find_hotspots,
@@ -127,10 +128,23 @@ def analyze_posteriors(
         )
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        spots = find_hotspots(channel_distances(nmi, vi, distance), min_samples)
+        spots = _hotspots_or_none(channel_distances(nmi, vi, distance), min_samples)
     result["warnings"] = [str(w.message) for w in caught]
     result.update(hotspots=spots, distance=distance)
     return result
+
+
+def _hotspots_or_none(dist: np.ndarray, min_samples: int) -> Hotspots:
+    """OPTICS hotspots; with fewer than 4 active channels the census and matrices are still worth
+    writing, so the analysis goes on without hotspots (all labels -1) and warns."""
+    if dist.shape[0] >= 4:
+        return find_hotspots(dist, min_samples)
+    warnings.warn(
+        f"only {dist.shape[0]} active channel(s): too few for OPTICS, no hotspots (train longer or add runs)",
+        stacklevel=2,
+    )
+    c = dist.shape[0]
+    return Hotspots(np.full(c, -1), np.arange(c), np.full(c, np.inf), 0)
 
 
 def _jsonable(result: dict) -> dict:
