@@ -65,6 +65,15 @@ class LocalExecutor:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
 
+    def abort(self) -> None:
+        """Ctrl-C: stop running jobs now (their stale markers re-queue them on resume)."""
+        if self._pool is not None:
+            # The pool offers no public way to stop busy workers; terminate them directly.
+            for process in list(getattr(self._pool, "_processes", {}).values()):
+                process.terminate()
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
+
 
 def import_ray():
     """Import Ray or explain how to install the optional extra."""
@@ -91,6 +100,7 @@ class RayExecutor:
         self.ray = import_ray()
         self.ship = ship
         self._started = False
+        self._futures: dict = {}
         if not self.ray.is_initialized():
             self._init(address, workers)
         self._remote = self.ray.remote(execute_job)
@@ -111,7 +121,11 @@ class RayExecutor:
 
     def submit(self, task: dict, resources: Resources) -> Future:
         options = {"num_cpus": resources.num_cpus, "num_gpus": resources.num_gpus, "max_retries": 0}
-        return self._remote.options(**options).remote(task).future()
+        ref = self._remote.options(**options).remote(task)
+        future = ref.future()
+        self._futures[future] = ref
+        future.add_done_callback(lambda done: self._futures.pop(done, None))
+        return future
 
     def is_worker_death(self, exc: BaseException) -> bool:
         errors = self.ray.exceptions
@@ -129,6 +143,16 @@ class RayExecutor:
         if self._started:
             self.ray.shutdown()
             self._started = False
+
+    def abort(self) -> None:
+        """Ctrl-C: cancel the sweep's tasks (force-killing their workers), then shut down."""
+        for future in list(self._futures):
+            ref = self._futures.pop(future)
+            try:
+                self.ray.cancel(ref, force=True)
+            except Exception:  # noqa: BLE001 — already finished or gone
+                pass
+        self.shutdown()
 
 
 def make_executor(name: str, workers: int | None = None, ray_address: str | None = None, ship: bool = False):

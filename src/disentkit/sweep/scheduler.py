@@ -367,6 +367,8 @@ def run_sweep(
             with _progress_bar(progress, len(jobs), console) as bar:
                 bar(scheduler.state)
                 scheduler.run(bar)
-        finally:
-            pool.shutdown()
+        except BaseException:  # Ctrl-C, a storage error: stop the jobs now rather than wait for them
+            pool.abort()
+            raise
+        pool.shutdown()
         return scheduler.report(started)
