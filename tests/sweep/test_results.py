@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -170,3 +172,14 @@ def test_table_classifiers_default_to_those_present(synthetic):
     md = transfer_tables(only_gbt, "md")
     assert "GBT full" in md and "MLP" not in md
     assert "MLP full" not in transfer_tables(frame, "md", classifiers=["gbt"])
+
+
+def test_only_the_latest_plan_unless_all_and_several_folders(synthetic, tmp_path):
+    folder, records = synthetic
+    index = json.loads((folder / "sweep.json").read_text())
+    (folder / "sweep.json").write_text(json.dumps(index[:3]))  # a later plan with 3 of the jobs
+    assert load_results(folder)["job"].nunique() == 3
+    assert load_results(folder, all_jobs=True)["job"].nunique() == len(records)
+    other = write_synthetic_results(tmp_path / "other", [dict(records[0], seed=99, model="m99")])
+    both = load_results([folder, other])
+    assert both["job"].nunique() == 4 and 99 in set(both.seed)

@@ -158,8 +158,14 @@ def _locked(folder: Path) -> bool:
     return folder.exists() and SweepLock(folder).holder() is not None
 
 
+ALL_HELP = "Every finished job in the folders, not only those of each folder's latest plan."
+
+
 def table_command(
-    results_dir: Path = typer.Argument(..., metavar="RESULTS_DIR"),
+    results_dir: list[Path] = typer.Argument(
+        ..., metavar="RESULTS_DIR...", help="One or more results folders."
+    ),
+    all_jobs: bool = typer.Option(False, "--all", help=ALL_HELP),
     format: str = typer.Option("md", "--format", help="md, csv or latex."),
     out: Path = typer.Option(None, help="Write to this file instead of stdout."),
     classifiers: str = typer.Option(
@@ -169,14 +175,17 @@ def table_command(
     """The paper's transfer tables: per source → target and factor, `before (+gain)` ± std over models."""
     from disentkit.sweep.results import load_results, transfer_tables
 
-    frame = load_results(results_dir)
+    frame = load_results(results_dir, all_jobs=all_jobs)
     chosen = [c.strip() for c in classifiers.split(",") if c.strip()] if classifiers else None
     text = transfer_tables(frame, fmt=format, classifiers=chosen)
     _emit(text, out)
 
 
 def correlate_command(
-    results_dir: Path = typer.Argument(..., metavar="RESULTS_DIR"),
+    results_dir: list[Path] = typer.Argument(
+        ..., metavar="RESULTS_DIR...", help="One or more results folders."
+    ),
+    all_jobs: bool = typer.Option(False, "--all", help=ALL_HELP),
     out: Path = typer.Option(None, "--out", help="Heatmap image (PNG/PDF/SVG)."),
     format: str = typer.Option("md", "--format", help="Table format: md, csv or latex."),
     phase: str = typer.Option("all", help="Evaluations to use: all, source, before or after."),
@@ -184,7 +193,7 @@ def correlate_command(
     """Spearman rank correlation of OMES, OS, MES with DCI, MIG, BetaVAE, FactorVAE and accuracy."""
     from disentkit.sweep.results import correlation_heatmap, correlation_table, format_frame, load_results
 
-    frame = load_results(results_dir)
+    frame = load_results(results_dir, all_jobs=all_jobs)
     corr = correlation_table(frame, phase=phase)
     typer.echo(format_frame(corr, format, index_name="metric"))
     if out is not None:

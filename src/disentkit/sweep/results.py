@@ -32,13 +32,16 @@ REFERENCE_METRICS = {
 FORMATS = ("md", "csv", "latex")
 
 
-def load_results(results_dir: str | Path) -> pd.DataFrame:
+def load_results(results_dir, all_jobs: bool = False) -> pd.DataFrame:
     """One row per (finished evaluate/transfer job, phase); metadata then metric columns.
 
     Parameters
     ----------
-    results_dir : path
-        A sweep's results folder (the one holding ``jobs/``).
+    results_dir : path or list of paths
+        Sweep results folders (the ones holding ``jobs/``); several are concatenated.
+    all_jobs : bool
+        Every finished job in the folders. Default: only the jobs of each folder's latest plan
+        (its ``sweep.json``), so that jobs of an earlier, changed plan do not mix in.
 
     Returns
     -------
@@ -46,19 +49,28 @@ def load_results(results_dir: str | Path) -> pd.DataFrame:
         Columns ``job, kind, model, source, target, dataset, method, beta, seed, phase`` and one
         column per metric. ``acc.<clf>.<variant>.mean`` (mean over factors) is added.
     """
-    folder = Path(results_dir)
+    folders = [results_dir] if isinstance(results_dir, (str, Path)) else list(results_dir)
+    rows = []
+    for folder in map(Path, folders):
+        for job in _finished_jobs(folder, all_jobs):
+            rows += _rows(job)
+    if not rows:
+        raise DisentkitError(f"no finished evaluate or transfer jobs in {', '.join(map(str, folders))}")
+    frame = pd.DataFrame(rows).drop_duplicates(subset=["job", "phase"])
+    return _add_mean_accuracy(frame.reset_index(drop=True))
+
+
+def _finished_jobs(folder: Path, all_jobs: bool) -> list[Path]:
     if not (folder / "jobs").is_dir():
         raise DisentkitError(
             f"{folder} is not a sweep results folder (no jobs/ inside); run `disentkit sweep run` first"
         )
-    rows = []
-    for job in sorted((folder / "jobs").iterdir()):
-        if (job / "done").exists():
-            rows += _rows(job)
-    if not rows:
-        raise DisentkitError(f"no finished evaluate or transfer jobs in {folder}")
-    frame = pd.DataFrame(rows)
-    return _add_mean_accuracy(frame)
+    index = read_json(folder / "sweep.json")
+    if all_jobs or not isinstance(index, list):
+        candidates = sorted((folder / "jobs").iterdir())
+    else:
+        candidates = [folder / entry["dir"] for entry in index]
+    return [job for job in candidates if (job / "done").exists()]
 
 
 def _rows(job: Path) -> list[dict]:
@@ -325,6 +337,7 @@ def write_synthetic_results(folder: str | Path, records: list[dict]) -> Path:
     from disentkit.sweep.plan import job_key
 
     folder = Path(folder)
+    index = []
     for record in records:
         config = {k: record.get(k) for k in ("source", "target", "dataset", "method", "beta", "seed")}
         deps = {"model": record.get("model", f"model-{record.get('seed')}")}
@@ -336,4 +349,8 @@ def write_synthetic_results(folder: str | Path, records: list[dict]) -> Path:
         )
         (job / "results.json").write_text(json.dumps({k: v for k, v in record.items() if k != "model"}))
         (job / "done").write_text("{}")
+        index.append(
+            {"key": key, "kind": record["kind"], "label": key, "dir": f"jobs/{job.name}", "deps": deps}
+        )
+    (folder / "sweep.json").write_text(json.dumps(index))
     return folder
