@@ -59,3 +59,105 @@ def test_fashion_mnist_missing_and_corrupt(tmp_path, fashion_dir):
     (fashion_dir / "t10k-labels-idx1-ubyte").write_bytes(b"\x00\x00\x08\x01\x00\x00\x00\x05ab")
     with pytest.raises(DisentkitError, match="header says"):
         FashionMNIST(fashion_dir, split="test")
+
+
+# ------------------------------------------------------------------------------------ COIL-100
+@pytest.fixture
+def coil_dir(tmp_path):
+    from PIL import Image
+
+    for obj in (1, 2):
+        for angle in (0, 5, 10):
+            image = np.zeros((128, 128, 3), np.uint8)
+            image[40:90, 56:72] = (obj * 100, angle * 20, 50)  # an upright bar: rotation shows
+            Image.fromarray(image).save(tmp_path / f"obj{obj}__{angle}.png")
+    (tmp_path / "readme.txt").write_text("not an image")
+    return tmp_path
+
+
+def test_coil100_layout(coil_dir, rng):
+    ds = get_dataset("coil100", path=coil_dir)
+    assert ds.factor_sizes == (2, 3) and list(ds.factor_values("pose")) == [0, 5, 10]
+    image = ds.render(np.array([[1, 2]]))[0]
+    assert image.shape == (128, 128, 3) and tuple(image[60, 60]) == (200, 200, 50)
+
+
+def test_coil100_augmented_rotation_scale_and_binary(coil_dir):
+    ds = get_dataset("coil100-augmented", path=coil_dir)
+    assert ds.factor_names == ("object", "pose", "rotation", "scale") and ds.factor_sizes == (2, 3, 18, 9)
+    upright, turned, small = ds.render(np.array([[0, 0, 0, 0], [0, 0, 9, 0], [0, 0, 0, 8]]))
+    mask = upright.max(2) > 0
+    np.testing.assert_array_equal(turned.max(2) > 0, np.flip(mask, (0, 1)) | (turned.max(2) > 0))
+    assert 0.2 < (small.max(2) > 0).sum() / mask.sum() < 0.3  # zoom 0.5: a quarter of the area
+    rotated90 = ds.render(np.array([[0, 0, 4, 0]]))[0].max(2) > 0  # 80°: the bar lies nearly flat
+    assert np.ptp(np.nonzero(rotated90)[1]) > np.ptp(np.nonzero(rotated90)[0])
+    binary = get_dataset("coil100-augmented-binary", path=coil_dir).render(np.array([[1, 1, 3, 2]]))
+    assert binary.shape == (1, 128, 128, 1) and set(np.unique(binary)) == {0, 255}
+
+
+def test_coil100_errors(tmp_path, coil_dir):
+    with pytest.raises(DisentkitError, match="path="):
+        get_dataset("coil100")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DisentkitError, match="no obj"):
+        get_dataset("coil100", path=tmp_path / "empty")
+    (coil_dir / "obj2__10.png").unlink()
+    with pytest.raises(DisentkitError, match="incomplete grid"):
+        get_dataset("coil100", path=coil_dir)
+
+
+def test_coil100_unreadable_image(coil_dir):
+    (coil_dir / "obj1__5.png").write_bytes(b"not a png")
+    ds = get_dataset("coil100", path=coil_dir)
+    with pytest.raises(DisentkitError, match="cannot read image"):
+        ds.render(np.array([[0, 1]]))
+
+
+# ------------------------------------------------------------------------------------ RGB-D Objects
+@pytest.fixture
+def rgbd_dir(tmp_path):
+    from PIL import Image
+
+    for category in ("apple", "food_box"):
+        for instance in (1, 2):
+            folder = tmp_path / category / f"{category}_{instance}"
+            folder.mkdir(parents=True)
+            for video in (1, 2):
+                for frame in (1, 5):
+                    stem = folder / f"{category}_{instance}_{video}_{frame}"
+                    crop = np.full((30, 20, 3), 40 * instance + (100 if category == "apple" else 0), np.uint8)
+                    mask = np.zeros((30, 20), np.uint8)
+                    mask[5:25, 4:16] = 255
+                    depth = np.full((30, 20), 1000 + 10 * frame, np.uint16)
+                    depth[5:15] += 200
+                    Image.fromarray(crop).save(f"{stem}_crop.png")
+                    Image.fromarray(mask).save(f"{stem}_maskcrop.png")
+                    Image.fromarray(depth).save(f"{stem}_depthcrop.png")
+    return tmp_path
+
+
+def test_rgbd_layout_masks_and_pose(rgbd_dir, rng):
+    ds = get_dataset("rgbd-objects", path=rgbd_dir)
+    assert ds.categories == ["apple", "food_box"] and ds.factor_sizes == (2, 2) and len(ds) == 16
+    assert sorted(set(map(tuple, ds.pose()))) == [(1, 1), (1, 5), (2, 1), (2, 5)]
+    images = ds.render(ds.sample_factors(6, rng), rng)
+    assert images.shape == (6, 64, 64, 3)
+    apple = ds.render(np.array([[0, 0]]), rng)[0]
+    assert apple[:, :8].max() == 0  # masked and padded: black outside the object
+    assert apple[32, 32, 0] in (140, 180)  # an apple instance's colour inside
+
+
+def test_rgbd_depth_modality(rgbd_dir, rng):
+    ds = get_dataset("rgbd-objects-depth", path=rgbd_dir)
+    image = ds.render(np.array([[1, 1]]), rng)[0, :, :, 0]
+    assert image.shape == (64, 64) and image[:, :8].max() == 0
+    assert image[20, 32] < image[45, 32]  # the nearer (smaller depth) lower half is brighter
+
+
+def test_rgbd_errors(tmp_path):
+    with pytest.raises(DisentkitError, match="path="):
+        get_dataset("rgbd-objects")
+    with pytest.raises(DisentkitError, match="does not exist"):
+        get_dataset("rgbd-objects", path=tmp_path / "nope")
+    with pytest.raises(DisentkitError, match="no"):
+        get_dataset("rgbd-objects", path=tmp_path)

@@ -4,3 +4,5 @@ import disentkit.data.realphoto  # noqa: F401,E402
 import disentkit.data.shapes3d  # noqa: F401,E402
 import disentkit.data.files  # noqa: F401,E402
 import disentkit.data.fashion_mnist  # noqa: F401,E402
+import disentkit.data.coil  # noqa: F401,E402
+import disentkit.data.rgbd  # noqa: F401,E402
