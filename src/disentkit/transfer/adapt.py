@@ -124,6 +124,9 @@ class HeldOut:
         from the rest of the grid by rejection.
     """
 
+    #: the largest share of the grid the evaluation may hold out
+    MAX_HELD = 0.9
+
     def __init__(self, adapter: TargetAdapter, eval_factors: np.ndarray):
         self.adapter = adapter
         self.name = adapter.name
@@ -131,7 +134,7 @@ class HeldOut:
         self.factor_names, self.factor_sizes = adapter.factor_names, adapter.factor_sizes
         self._sizes = np.asarray(adapter.factor_sizes, dtype=np.int64)
         self._held = np.unique(np.ravel_multi_index(tuple(np.asarray(eval_factors).T), self._sizes))
-        if len(self._held) >= 0.9 * np.prod(self._sizes, dtype=np.float64):
+        if len(self._held) >= self.MAX_HELD * np.prod(self._sizes, dtype=np.float64):
             raise DisentkitError(
                 f"{self.name}: the evaluation sample covers {len(self._held)} of the "
                 f"{int(np.prod(self._sizes))} factor combinations; too little is left to fine-tune on "

@@ -139,17 +139,21 @@ def load_target(name: str, options: dict | None = None):
 
 
 def _eval_sample(adapter: TargetAdapter, config: TransferConfig):
-    """The evaluation images (adapted) and factors; drawn once from a stream of their own."""
+    """The evaluation images (adapted), factors, and the unlabelled fine-tuning data held apart from
+    them (None for labelled targets: :class:`HeldOut` excludes their factor combinations)."""
     rng = np.random.default_rng([config.seed, 1])
     n = config.eval_size
     if adapter.labelled:
         size = int(np.prod(adapter.factor_sizes, dtype=np.int64))
-        if size < 2 * MIN_EVAL:
+        held = n + 2 * config.omes_pairs * len(adapter.factor_sizes)
+        if size < 2 * MIN_EVAL or held >= HeldOut.MAX_HELD * size:
             raise DisentkitError(
-                f"target {adapter.name} has {size} factor combinations: too small to evaluate"
+                f"target {adapter.name} has {size} factor combinations; the evaluation sample ({n}) and the "
+                f"OMES pairs ({held - n} images) would leave too little to fine-tune on: use a smaller "
+                "--eval-size and --omes-pairs"
             )
         factors = adapter.sample_factors(n, rng)
-        return adapter.render(factors, rng), factors
+        return adapter.render(factors, rng), factors, None
     available = len(adapter.target) if hasattr(adapter.target, "__len__") else None
     if available is not None and available < n + MIN_EVAL:
         raise DisentkitError(
@@ -157,12 +161,23 @@ def _eval_sample(adapter: TargetAdapter, config: TransferConfig):
             f"left to fine-tune on: lower --eval-size (at least {MIN_EVAL}) or add images"
         )
     try:
-        images = adapter.sample_images(n, rng)
+        if hasattr(adapter.target, "files") and hasattr(adapter.target, "load"):
+            # An image folder: hold out n files for evaluation, fine-tune on the others.
+            order = rng.permutation(available)
+            held, rest = order[:n], order[n:]
+            images = adapter.adapt(adapter.target.load(held))
+            folder = type(adapter.target)(
+                adapter.target.path,
+                adapter.target.size,
+                adapter.target.channels,
+                files=[adapter.target.files[i] for i in rest],
+            )
+            return images, None, TargetAdapter(folder, adapter.channels, adapter.size)
+        return adapter.sample_images(n, rng), None, adapter
     except DisentkitError:
         raise
     except (OSError, ValueError) as exc:
         raise DisentkitError(f"cannot read the target images of {adapter.name}: {exc}") from None
-    return images, None
 
 
 # ------------------------------------------------------------------------------------- results
@@ -250,7 +265,9 @@ def run_transfer(config: TransferConfig, out_dir: str | Path, progress: bool = T
     source = load_source(config.source, config.device)
     target = load_target(config.target, config.target_options)
     adapter = TargetAdapter(target, channels=source.model.channels)
-    images, factors = _eval_sample(adapter, config)
+    if config.weak and not adapter.labelled:
+        raise DisentkitError(f"--weak needs a target with factors (weak pairs); {adapter.name} has none")
+    images, factors, unlabelled_data = _eval_sample(adapter, config)
     names = list(adapter.factor_names) if adapter.labelled else None
     n_train, n_test = config.split
     scoring = {
@@ -274,7 +291,11 @@ def run_transfer(config: TransferConfig, out_dir: str | Path, progress: bool = T
     _save_samples(out, images, factors)
     payload["before"] = evaluate(source, images, factors, names, pairs_from=recorder, **scoring)
     _write_results(out, payload)
-    data = HeldOut(adapter, np.concatenate([factors, *recorder.factors])) if adapter.labelled else adapter
+    data = (
+        HeldOut(adapter, np.concatenate([factors, *recorder.factors]))
+        if adapter.labelled
+        else unlabelled_data
+    )
     try:
         run = _finetune(out, source, adapter, config, data, progress)
     except BaseException as exc:  # keep "before"; say what failed, then let the error through

@@ -1,0 +1,168 @@
+"""Transfer before/after on tiny runs: results, held-out evaluation, adaptation, reuse, bad input."""
+
+import json
+
+import numpy as np
+import pytest
+
+from disentkit.errors import DisentkitError
+from disentkit.transfer.adapt import HeldOut, TargetAdapter, adapt_images
+from disentkit.transfer.core import TransferConfig, cell, read_results, run_transfer
+
+FAST = {"steps": 3, "batch": 8, "eval_size": 900, "omes_pairs": 20, "classifiers": ("hgb",), "device": "cpu"}
+
+
+@pytest.fixture(scope="module")
+def realphoto_transfer(tiny_source, tmp_path_factory):
+    out = tmp_path_factory.mktemp("transfer") / "realphoto"
+    config = TransferConfig(source=str(tiny_source), target="realphoto", **FAST)
+    return out, run_transfer(config, out, progress=False)
+
+
+def test_cell_format():
+    assert cell(0.513, 0.68) == "51.3 (+16.7)"
+    assert cell(0.5, 0.4) == "50.0 (-10.0)"
+    assert cell(0.5, None) == "50.0"
+    assert cell(None, 0.3) == "–"
+
+
+def test_results_before_after_and_table(realphoto_transfer):
+    out, result = realphoto_transfer
+    assert result["status"] == "complete"
+    assert read_results(out)["status"] == "complete"
+    for stage in ("before", "after"):
+        scores = result[stage]
+        assert len(scores["downstream"]["hgb"]["test_accuracy_full"]) == 5
+        assert 0.0 <= scores["omes"]["omes"] <= 1.0 and "S" in scores["omes"]
+        assert "disentanglement" in scores["dci"] and "mig" in scores["mig"]
+        assert len(scores["kl_per_dim"]) == 10
+    # the fine-tuned model is a different model: its codes (hence scores) moved
+    assert result["before"]["kl_per_dim"] != result["after"]["kl_per_dim"]
+    rows = result["table"]
+    assert [r["factor"] for r in rows] == ["object", "rotation", "scale", "pos_x", "pos_y", "All"]
+    assert "(" in rows[0]["HGB full"] and "DCI" in rows[-1] and "MIG" in rows[-1]
+    assert result["environment"]["torch"] and result["config"]["steps"] == 3
+    assert (out / "finetune" / "checkpoints" / "best.safetensors").exists()
+
+
+def test_adaptation_is_recorded(realphoto_transfer):
+    _, result = realphoto_transfer
+    assert result["adaptation"]["channels"].startswith("RGB→grey")
+    assert result["adaptation"]["model_shape"] == [64, 64, 1]
+    assert result["finetune"]["config"]["method"] == "beta-vae"
+    assert result["finetune"]["config"]["beta"] == result["source"]["config"]["beta"]
+
+
+def test_rerun_reuses_finished_transfer(realphoto_transfer, tiny_source):
+    out, result = realphoto_transfer
+    stamp = (out / "transfer.json").stat().st_mtime_ns
+    again = run_transfer(
+        TransferConfig(source=str(tiny_source), target="realphoto", **FAST), out, progress=False
+    )
+    assert again["after"] == json.loads(json.dumps(result["after"]))
+    assert (out / "transfer.json").stat().st_mtime_ns == stamp
+
+
+def test_held_out_never_samples_evaluation_factors(rng):
+    from disentkit.data import get_dataset
+
+    adapter = TargetAdapter(get_dataset("realphoto"), channels=1)
+    held = adapter.sample_factors(3000, rng)
+    data = HeldOut(adapter, held)
+    drawn = data.sample_factors(5000, rng)
+    sizes = adapter.factor_sizes
+    assert not np.isin(np.ravel_multi_index(drawn.T, sizes), np.ravel_multi_index(held.T, sizes)).any()
+    pairs = data.sample_pairs(50, 1, rng)
+    assert pairs.x1.shape == (50, 64, 64, 1)
+    assert not np.isin(
+        np.ravel_multi_index(pairs.factors2.T, sizes), np.ravel_multi_index(held.T, sizes)
+    ).any()
+
+
+def test_adapt_images_resolution_and_channels():
+    rgb = np.zeros((2, 128, 128, 3), np.uint8)
+    rgb[:, :64, :, 0] = 255  # top half red
+    grey = adapt_images(rgb, 64, 1)
+    assert grey.shape == (2, 64, 64, 1)
+    assert grey[0, 0, 0, 0] == 76 and grey[0, -1, 0, 0] == 0  # luma of pure red = 0.299
+    assert adapt_images(grey, 64, 3).shape == (2, 64, 64, 3)
+
+
+def test_failed_finetune_keeps_before(tiny_source, tmp_path, monkeypatch):
+    import disentkit.transfer.core as core
+
+    def boom(*args, **kwargs):
+        raise DisentkitError("disk full")
+
+    monkeypatch.setattr(core, "_finetune", boom)
+    out = tmp_path / "t"
+    with pytest.raises(DisentkitError, match="disk full"):
+        run_transfer(
+            TransferConfig(source=str(tiny_source), target="noisy-dsprites", **FAST), out, progress=False
+        )
+    saved = read_results(out)
+    assert saved["status"] == "failed" and "disk full" in saved["error"]
+    assert saved["before"]["downstream"]["hgb"]["mean_test_accuracy_full"] > 0
+
+
+def test_missing_and_incomplete_source(tmp_path, tiny_source):
+    with pytest.raises(DisentkitError, match="does not exist"):
+        run_transfer(TransferConfig(source=str(tmp_path / "nope"), target="dsprites", **FAST), tmp_path / "o")
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "config.yaml").write_text((tiny_source / "config.yaml").read_text())
+    with pytest.raises(DisentkitError, match="checkpoint"):
+        run_transfer(TransferConfig(source=str(broken), target="dsprites", **FAST), tmp_path / "o")
+
+
+def test_bad_target_and_sizes(tmp_path, tiny_source):
+    with pytest.raises(DisentkitError, match="unknown dataset"):
+        run_transfer(TransferConfig(source=str(tiny_source), target="no-such-data", **FAST), tmp_path / "o")
+    with pytest.raises(DisentkitError, match="eval_size"):
+        TransferConfig(source="x", target="dsprites", eval_size=10).validate()
+    big = FAST | {"eval_size": 30000}
+    with pytest.raises(DisentkitError, match="too little"):
+        run_transfer(TransferConfig(source=str(tiny_source), target="realphoto", **big), tmp_path / "o")
+
+
+def test_weak_needs_labels():
+    from disentkit.train.config import TrainConfig
+    from disentkit.transfer.core import _finetune_config
+
+    source = TrainConfig(method="ada-gvae", beta=2.0)
+    weak = _finetune_config(source, TransferConfig(source="s", target="t", weak=True), 1, labelled=True)
+    assert weak.method == "ada-gvae" and weak.beta == 2.0 and weak.warmup_steps == 0
+    with pytest.raises(DisentkitError, match="weak"):
+        _finetune_config(source, TransferConfig(source="s", target="t", weak=True), 1, labelled=False)
+
+
+def test_unlabelled_image_folder_target(tiny_source, tmp_path, rng):
+    from PIL import Image
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for i in range(420):
+        image = np.zeros((64, 64, 3), np.uint8)
+        x = int(rng.integers(0, 48))
+        image[20:40, x : x + 16] = rng.integers(80, 255, 3)
+        Image.fromarray(image).save(folder / f"img{i:03d}.png")
+    out = tmp_path / "t"
+    config = TransferConfig(source=str(tiny_source), target=str(folder), **(FAST | {"eval_size": 200}))
+    result = run_transfer(config, out, progress=False)
+    assert result["status"] == "complete" and not result["target"]["labelled"]
+    assert (
+        "downstream" not in result["after"]
+        and "gaussian_total_correlation" in result["after"]["unsupervised"]
+    )
+    assert result["before"]["reconstruction"] > 0 and len(result["after"]["kl_per_dim"]) == 10
+    assert result["table"][0]["factor"] == "(no labels)"
+    with pytest.raises(DisentkitError, match="has 420 images"):
+        run_transfer(TransferConfig(source=str(tiny_source), target=str(folder), **FAST), tmp_path / "u")
+    with pytest.raises(DisentkitError, match="weak"):
+        run_transfer(
+            TransferConfig(
+                source=str(tiny_source), target=str(folder), weak=True, **(FAST | {"eval_size": 200})
+            ),
+            tmp_path / "w",
+            progress=False,
+        )
