@@ -68,6 +68,8 @@ def test_bad_fusion_settings():
         demo_config("huge")
     with pytest.raises(DisentkitError, match="objective"):
         fuse([(np.zeros((5, 1)), np.zeros((5, 1)))], objective="mse")
+    with pytest.raises(DisentkitError, match="anneal"):
+        fuse([(np.zeros((5, 1)), np.zeros((5, 1)))], anneal=0.0)
     with pytest.raises(DisentkitError, match="different numbers of points"):
         fuse([(np.zeros((5, 1)), np.zeros((5, 1))), (np.zeros((6, 1)), np.zeros((6, 1)))])
 

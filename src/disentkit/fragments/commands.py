@@ -81,6 +81,9 @@ def fuse_command(
     points: int = typer.Option(None, "--points", help="Fingerprint points on the circle."),
     fuse_steps: int = typer.Option(None, "--fuse-steps", help="Adam steps of the fusion."),
     objective: str = typer.Option(None, "--objective", help="exp-vi (default) or nmi."),
+    anneal: float = typer.Option(
+        None, "--anneal", help="Starting blur of the members' fingerprints (1: none)."
+    ),
     seed: int = typer.Option(None, "--seed", help="First weak learner's seed."),
 ) -> None:
     """The paper's fusion demo: 1-D beta-VAEs (beta 0.03) on a circle, fused for growing ensembles."""
@@ -101,6 +104,7 @@ def fuse_command(
         fuse_steps=fuse_steps,
         objective=objective,
         seed=seed,
+        anneal=anneal,
     )
     result = circle_demo(cfg, progress=typer.echo)
     out.mkdir(parents=True, exist_ok=True)

@@ -63,6 +63,7 @@ def fuse(
     objective: str = "exp-vi",
     seed: int = 0,
     device: str | torch.device | None = None,
+    anneal: float = 0.05,
 ) -> FusionResult:
     """Fuse an ensemble: maximise the mean similarity of a free fingerprint to the members'.
 
@@ -76,6 +77,12 @@ def fuse(
         Mean exp(-VI) (default, the paper's) or mean NMI.
     seed : int
         Seeds the initial fused means.
+    anneal : float
+        Continuation: the members' fingerprints are blurred to ``exp(-tau D)`` with ``tau`` rising
+        linearly from ``anneal`` to 1 over the first 60 % of the steps (1 disables it). Blurred
+        members constrain the global layout, so the fused space forms in one piece before it is
+        refined; without it the circle demo's fused space froze in disconnected pieces
+        (continuity 0.04 vs 0.28-0.30 for 8 members).
     """
     from disentkit.device import pick_device
 
@@ -88,6 +95,8 @@ def fuse(
     n = {m.shape[0] for m, _ in checked}
     if len(n) > 1:
         raise DisentkitError(f"members were evaluated on different numbers of points {sorted(n)}")
+    if not 0 < anneal <= 1:
+        raise DisentkitError(f"anneal must be in (0, 1], got {anneal}")
     with torch.no_grad():
         members = torch.stack(
             [
@@ -104,10 +113,15 @@ def fuse(
     mu = (0.05 * torch.randn(npts, dims, generator=gen, dtype=torch.float64)).to(dev).requires_grad_(True)
     logvar = torch.zeros((npts, dims), dtype=torch.float64, device=dev, requires_grad=True)
     opt = torch.optim.Adam([mu, logvar], lr=lr)
+    distances = -torch.log(torch.clamp(members, min=1e-300))
     history = []
-    for _ in range(steps):
+    for step in range(steps):
+        tau = min(1.0, anneal + (1.0 - anneal) * step / max(1.0, 0.6 * steps))
+        target = members if tau == 1.0 else torch.exp(-tau * distances)
         opt.zero_grad()
-        sim = similarity_to_members(fingerprint(mu, torch.clamp(logvar, -12, 6)), members, terms)
+        sim = similarity_to_members(
+            fingerprint(mu, torch.clamp(logvar, -12, 6)), target, terms if tau == 1.0 else None
+        )
         score = torch.exp(-sim["vi"]).mean() if objective == "exp-vi" else sim["nmi"].mean()
         (-score).backward()
         opt.step()
@@ -144,6 +158,7 @@ class CircleDemoConfig:
     fuse_dims: int = 2
     fuse_steps: int = 300
     fuse_lr: float = 0.05
+    anneal: float = 0.05
     objective: str = "exp-vi"
     angle_bins: int = 16
     seed: int = 0
@@ -284,7 +299,16 @@ def circle_demo(cfg: CircleDemoConfig, progress=None) -> dict:
     single = [_measures(m, lv, angles, cfg) for m, lv in members]
     rows, spaces = [], {}
     for k in cfg.sizes:
-        fused = fuse(members[:k], cfg.fuse_dims, cfg.fuse_steps, cfg.fuse_lr, cfg.objective, cfg.seed, "cpu")
+        fused = fuse(
+            members[:k],
+            cfg.fuse_dims,
+            cfg.fuse_steps,
+            cfg.fuse_lr,
+            cfg.objective,
+            cfg.seed,
+            "cpu",
+            cfg.anneal,
+        )
         row = {
             "members": k,
             **_measures(fused.mu, fused.logvar, angles, cfg),
