@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
@@ -26,6 +27,7 @@ PLAN = {
 
 @pytest.fixture(scope="module")
 def cluster():
+    os.environ.setdefault("RAY_worker_niceness", "0")  # as the sweep does for clusters it starts
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     yield
     ray.shutdown()

@@ -183,3 +183,20 @@ def test_only_the_latest_plan_unless_all_and_several_folders(synthetic, tmp_path
     other = write_synthetic_results(tmp_path / "other", [dict(records[0], seed=99, model="m99")])
     both = load_results([folder, other])
     assert both["job"].nunique() == 4 and 99 in set(both.seed)
+
+
+def test_suite_means_are_kept_not_duplicated(tmp_path):
+    rec = {"kind": "transfer", "source": "a", "target": "b", "dataset": "b", "method": "m", "beta": 1.0}
+    records = [
+        dict(
+            rec,
+            seed=s,
+            model=f"m{s}",
+            evaluations={p: {"acc.hgb.full.x": 0.5, "acc.hgb.full.mean": 0.25} for p in ("before", "after")},
+        )
+        for s in range(2)
+    ]
+    frame = load_results(write_synthetic_results(tmp_path, records))
+    assert list(frame.columns).count("acc.hgb.full.mean") == 1
+    assert (frame["acc.hgb.full.mean"] == 0.25).all()
+    assert "| mean | 25.0 ± 0.0 (+0.0 ± 0.0) |" in transfer_tables(frame, "md")

@@ -109,6 +109,9 @@ class RayExecutor:
         kwargs = {"include_dashboard": False, "log_to_driver": False, "ignore_reinit_error": True}
         if address in (None, "", "local"):
             kwargs.update(address="local", num_cpus=workers or os.cpu_count())
+            # Ray runs workers at nice 15 by default; on a shared machine the sweep's jobs would
+            # then starve behind everything else. Jobs are the point of a cluster we start.
+            os.environ.setdefault("RAY_worker_niceness", "0")
         else:
             kwargs["address"] = address
         try:

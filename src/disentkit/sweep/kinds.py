@@ -146,6 +146,7 @@ def _scalars(out: dict, result: dict | None, mapping: dict[str, str]) -> None:
 def _downstream(out: dict, kind: str, result: dict | None) -> None:
     if not result:
         return
+    kind = str(result.get("classifier") or kind)  # "fast" suites fit hgb under downstream_gbt
     names = result.get("factor_names")
     _per_factor(out, f"acc.{kind}.full", names, result.get("test_accuracy_full"))
     _per_factor(out, f"acc.{kind}.pruned", names, result.get("test_accuracy_pruned"))

@@ -94,8 +94,12 @@ def _add_mean_accuracy(frame: pd.DataFrame) -> pd.DataFrame:
         parts = column.split(".")
         if len(parts) == 4 and parts[0] == "acc" and parts[3] != "mean":
             groups.setdefault(".".join(parts[:3]), []).append(column)
-    means = {f"{prefix}.mean": frame[cols].mean(axis=1) for prefix, cols in groups.items()}
-    return pd.concat([frame, pd.DataFrame(means, index=frame.index)], axis=1) if means else frame
+    frame = frame.copy()
+    for prefix, cols in groups.items():
+        mean = frame[cols].mean(axis=1)
+        column = f"{prefix}.mean"  # the metric suite's own mean wins where it is there
+        frame[column] = frame[column].fillna(mean) if column in frame.columns else mean
+    return frame
 
 
 def factor_columns(frame: pd.DataFrame, classifier: str, variant: str) -> dict[str, str]:
