@@ -66,7 +66,7 @@ def test_transfer_layout():
         "omes": OMES,
         "dci": DCI,
         "mig": {"mig": 0.3},
-        "downstream": {"mlp": DOWN},
+        "downstream": {"mlp": dict(DOWN, classifier="mlp")},
     }
     flat = normalize_metrics(raw)
     assert flat["reconstruction"] == 120.5
