@@ -51,3 +51,30 @@ def test_visualize_files_and_kl_order(tmp_path, squares, tiny_config):
     mu = np.array([[0.0, 3.0, 1.0]])
     order, kl = kl_order(mu, np.zeros_like(mu))
     assert order.tolist() == [1, 2, 0] and kl[0] == pytest.approx(0.0)
+
+
+def test_trained_run_plugs_into_disentkit_evaluate(tmp_path):
+    """load_run's encode is what `disentkit evaluate --model RUN --data NAME` (intervention mode) uses."""
+    import json
+
+    out = tmp_path / "run"
+    args = [
+        "train",
+        "--data",
+        "dsprites",
+        "--steps",
+        "1",
+        "--batch",
+        "2",
+        "--device",
+        "cpu",
+        "--out",
+        str(out),
+    ]
+    assert cli(args) == 0
+    report = tmp_path / "eval.json"
+    args = ["evaluate", "--model", str(out), "--data", "dsprites", "--metrics", "mig,omes", "--n", "400"]
+    assert cli([*args, "--pairs", "50", "--json", str(report)]) == 0
+    result = json.loads(report.read_text())
+    assert {"mig", "omes"} <= set(result["metrics"]) and result["n_dims"] == 10
+    assert result["inputs"]["model"] == str(out)
