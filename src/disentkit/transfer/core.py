@@ -289,7 +289,8 @@ def run_transfer(config: TransferConfig, out_dir: str | Path, progress: bool = T
     }
     out.mkdir(parents=True, exist_ok=True)
     _save_samples(out, images, factors)
-    payload["before"] = evaluate(source, images, factors, names, pairs_from=recorder, **scoring)
+    with _status(progress, f"evaluating the source model on {adapter.name} (before)"):
+        payload["before"] = evaluate(source, images, factors, names, pairs_from=recorder, **scoring)
     _write_results(out, payload)
     data = (
         HeldOut(adapter, np.concatenate([factors, *recorder.factors]))
@@ -304,13 +305,25 @@ def run_transfer(config: TransferConfig, out_dir: str | Path, progress: bool = T
         raise
     tuned = load_run(run, device=None if config.device == "auto" else config.device)
     payload["finetune"] = {"path": str(run), "config": to_dict(tuned.config), "step": tuned.step}
-    payload["after"] = evaluate(
-        tuned, images, factors, names, pairs_from=adapter if factors is not None else None, **scoring
-    )
+    with _status(progress, f"evaluating the fine-tuned model on {adapter.name} (after)"):
+        payload["after"] = evaluate(
+            tuned, images, factors, names, pairs_from=adapter if adapter.labelled else None, **scoring
+        )
     payload["table"] = summary_rows(payload)
     payload["status"] = "complete"
     _write_results(out, payload)
     return payload
+
+
+def _status(enabled: bool, message: str):
+    """A Rich spinner for the long evaluation steps (silent when disabled)."""
+    from contextlib import nullcontext
+
+    if not enabled:
+        return nullcontext()
+    from rich.console import Console
+
+    return Console(stderr=True).status(f"[bold]{message}[/] (GBT/MLP fits, OMES pairs)…")
 
 
 class _Recorder:
