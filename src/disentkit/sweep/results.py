@@ -27,8 +27,8 @@ REFERENCE_METRICS = {
     "MIG": "mig",
     "BetaVAE": "betavae",
     "FactorVAE": "factorvae",
-    "accuracy (GBT)": "acc.gbt.full.mean",
 }
+ACCURACY_COLUMNS = ("gbt", "hgb", "mlp")  # downstream accuracy: the first classifier present
 FORMATS = ("md", "csv", "latex")
 
 
@@ -288,6 +288,11 @@ def correlation_table(frame: pd.DataFrame, phase: str = "all", min_models: int =
     data = frame if phase == "all" else frame[frame.phase == phase]
     rows_present = {k: v for k, v in OMES_FAMILY.items() if v in data.columns}
     cols_present = {k: v for k, v in REFERENCE_METRICS.items() if v in data.columns}
+    for clf in ACCURACY_COLUMNS:
+        column = f"acc.{clf}.full.mean"
+        if column in data.columns and data[column].notna().any():
+            cols_present[f"accuracy ({clf.upper()})"] = column
+            break
     if not rows_present or not cols_present:
         raise DisentkitError(
             "these results lack the metrics to correlate: need one of OMES/OS/MES and one of "
