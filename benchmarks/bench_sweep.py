@@ -74,6 +74,7 @@ def _ray(jobs, root: Path) -> tuple[float, float] | None:
         import ray
     except ImportError:
         return None
+    os.environ.setdefault("RAY_worker_niceness", "0")  # as the sweep's own local clusters
     start = time.perf_counter()
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     startup = time.perf_counter() - start
