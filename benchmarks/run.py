@@ -61,7 +61,6 @@ def main(argv: list[str]) -> int:
     if unknown:
         print(f"unknown benchmark(s) {', '.join(unknown)}; available: {', '.join(topics())}", file=sys.stderr)
         return 2
-    sections = read_sections()
     for topic in wanted:
         print(f"== benchmark: {topic}", flush=True)
         module = importlib.import_module(f"benchmarks.bench_{topic}")
@@ -70,8 +69,9 @@ def main(argv: list[str]) -> int:
             f"_Measured {_dt.datetime.now().strftime('%Y-%m-%d %H:%M')} on {machine()}; "
             f"command: `python -m benchmarks.run {topic}`._\n\n"
         )
-        sections[topic] = f"## {topic}\n\n{stamp}{text.strip()}\n"
+        sections_entry = f"## {topic}\n\n{stamp}{text.strip()}\n"
         print(text, flush=True)
+        sections = {**read_sections(), topic: sections_entry}  # re-read: others may have written meanwhile
         write_sections(sections)
     return 0
 

@@ -112,6 +112,7 @@ def atomic_write_bytes(path: str | Path, payload: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600; results are meant to be shared
         with os.fdopen(fd, "wb") as handle:
             handle.write(payload)
             handle.flush()
@@ -135,13 +136,13 @@ def environment_info() -> dict[str, Any]:
 
     import disentkit
 
-    info = {
-        "disentkit": disentkit.__version__,
+    info = {  # str(): torch.__version__ is a str subclass that YAML cannot dump
+        "disentkit": str(disentkit.__version__),
         "python": platform.python_version(),
-        "numpy": numpy.__version__,
-        "scipy": scipy.__version__,
-        "scikit-learn": sklearn.__version__,
-        "torch": torch.__version__,
+        "numpy": str(numpy.__version__),
+        "scipy": str(scipy.__version__),
+        "scikit-learn": str(sklearn.__version__),
+        "torch": str(torch.__version__),
         "platform": platform.platform(),
         "machine": platform.machine(),
         "cpu_count": os.cpu_count(),

@@ -77,7 +77,7 @@ def _prepare_run_dir(out: Path, config: TrainConfig, resume: bool) -> TrainConfi
     out.mkdir(parents=True, exist_ok=True)
     save_config(config, out / "config.yaml")
     # str() because torch.__version__ is a str subclass that YAML's safe dumper refuses.
-    env = {k: str(v) if isinstance(v, str) else v for k, v in environment_info().items()}
+    env = environment_info()
     save_config(env, out / "environment.yaml")
     return config
 
