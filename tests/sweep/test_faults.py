@@ -30,6 +30,11 @@ def _wait_for(predicate, timeout: float, what: str):
     raise AssertionError(f"timed out waiting for {what}")
 
 
+def _children(pid: int) -> list[int]:
+    out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout
+    return [int(p) for p in out.split()]
+
+
 def _events(side, event: str) -> Counter:
     return Counter(line[1] for line in side_lines(side) if line[0] == event)
 
@@ -70,10 +75,13 @@ def test_sigkill_sweep_then_resume_loses_nothing_and_reruns_nothing_finished(tmp
     results = tmp_path / "r"
     sweep = subprocess.Popen(_driver(how, plan, results), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     _wait_for(lambda: sum(_events(side, "end").values()) >= 2, 120, "two finished jobs")
+    children = _children(sweep.pid)
     sweep.send_signal(signal.SIGKILL)
     sweep.wait()
     workers = {int(line[2]) for line in side_lines(side)}
     _wait_for(lambda: not any(pid_alive(p) for p in workers), 15, "orphaned workers to exit")
+    # Every process the sweep had started (busy or idle workers, the resource tracker) goes too.
+    _wait_for(lambda: not any(pid_alive(p) for p in children), 15, "idle workers to exit")
 
     expanded = expand(load_plan(plan))
     folders = {job.key: job_dir(results, job.dirname) for job in expanded}

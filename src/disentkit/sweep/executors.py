@@ -10,6 +10,8 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
+import threading
+import time
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
@@ -20,12 +22,26 @@ from disentkit.sweep.runner import execute_job
 EXECUTORS = ("local", "ray")
 
 
+def _exit_with_parent(parent: int) -> None:
+    """Exit as soon as the sweep process is gone (re-parented), busy or idle.
+
+    An idle worker blocked on the task queue would otherwise wait forever: every worker holds
+    both ends of the queue's pipe, so it never sees end-of-file when the sweep dies.
+    """
+    while os.getppid() == parent:
+        time.sleep(0.25)
+    os._exit(70)
+
+
 def _init_worker(threads: int) -> None:
     """Pool worker start-up: bounded threads per job; Ctrl-C is the sweep's business, not the job's."""
     os.environ["OMP_NUM_THREADS"] = str(threads)
     os.environ["MKL_NUM_THREADS"] = str(threads)
     os.environ["DISENTKIT_JOB_THREADS"] = str(threads)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    threading.Thread(
+        target=_exit_with_parent, args=(os.getppid(),), daemon=True, name="disentkit-parent"
+    ).start()
 
 
 class LocalExecutor:
