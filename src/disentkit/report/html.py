@@ -315,4 +315,5 @@ def build_report(runs: list[str | Path], out: str | Path) -> Path:
     )
     out = Path(out)
     atomic_write_text(out, page)
+    out.chmod(0o644)  # a page to share: the atomic temporary file was private
     return out

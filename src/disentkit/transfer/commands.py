@@ -33,7 +33,10 @@ def print_table(rows: list[dict], title: str) -> None:
         table.add_column(name, justify="left" if name == "factor" else "right")
     for row in rows:
         table.add_row(*[str(row.get(name, "")) for name in columns])
-    Console().print(table)
+    console = Console()
+    if not console.is_terminal:  # logs and pipes: wide enough that no cell is cut
+        console = Console(width=max(console.width, 150))
+    console.print(table)
 
 
 def transfer_command(
