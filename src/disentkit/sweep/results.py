@@ -323,7 +323,16 @@ def correlation_heatmap(
     ax.set_xticks(range(values.shape[1]), table.columns, rotation=30, ha="right")
     ax.set_yticks(range(values.shape[0]), table.index)
     for (i, j), value in np.ndenumerate(values):
-        ax.text(j, i, "–" if np.isnan(value) else f"{value:.2f}", ha="center", va="center", fontsize=9)
+        color = "white" if abs(value) > 0.6 else "black"  # readable on the saturated cells
+        ax.text(
+            j,
+            i,
+            "–" if np.isnan(value) else f"{value:.2f}",
+            ha="center",
+            va="center",
+            fontsize=9,
+            color=color,
+        )
     fig.colorbar(image, ax=ax, label="Spearman ρ")
     ax.set_title(title)
     fig.tight_layout()
