@@ -76,9 +76,7 @@ def _prepare_run_dir(out: Path, config: TrainConfig, resume: bool) -> TrainConfi
         )
     out.mkdir(parents=True, exist_ok=True)
     save_config(config, out / "config.yaml")
-    # str() because torch.__version__ is a str subclass that YAML's safe dumper refuses.
-    env = environment_info()
-    save_config(env, out / "environment.yaml")
+    save_config(environment_info(), out / "environment.yaml")
     return config
 
 
