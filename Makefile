@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: setup
-	$(BIN)/disentkit demo
+	$(BIN)/disentkit quickstart
 
 test: setup
 	$(BIN)/python -m pytest -q -m "not slow" --timeout=900

@@ -6,7 +6,7 @@ from PIL import Image
 
 from disentkit.cli import main as cli_main
 from disentkit.data import get_dataset
-from disentkit.data.commands import run_demo
+from disentkit.data.commands import write_gallery
 from disentkit.data.preview import preview_rows
 
 
@@ -52,8 +52,10 @@ def test_data_show_folder_and_errors(tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_demo_writes_a_picture_per_builtin_dataset(tmp_path):
-    paths = run_demo(tmp_path)
+def test_gallery_writes_a_picture_per_builtin_dataset(tmp_path):
+    paths, skipped = write_gallery(tmp_path)
     names = {p.stem for p in paths}
-    assert {"dsprites", "color-dsprites", "noisy-dsprites", "noisy-color-dsprites", "shapes3d"} <= names
+    builtin = {"dsprites", "color-dsprites", "noisy-dsprites", "noisy-color-dsprites", "shapes3d", "realphoto"}
+    assert builtin <= names
     assert all(p.stat().st_size > 1000 for p in paths)
+    assert "dsprites-file" in skipped and "dsprites_ndarray" in skipped["dsprites-file"]

@@ -1,4 +1,4 @@
-"""CLI commands of disentkit.data: ``data list``, ``data show`` and (for now) ``demo``."""
+"""CLI commands of disentkit.data: ``data list``, ``data show`` and ``data gallery``."""
 
 from __future__ import annotations
 
@@ -35,8 +35,8 @@ def dataset_rows(data_dir: Path | None = None) -> list[tuple[str, str, str, str]
     for name in list_datasets():
         try:
             ds = open_source(name, data_dir)
-        except DisentkitError:
-            rows.append((name, "official file not found (--data-dir / $DISENTKIT_DATA)", "", "file"))
+        except DisentkitError as exc:  # needs the user's files: say which and how to get them
+            rows.append((name, f"not available here: {exc}", "", "user files"))
             continue
         factors = ", ".join(f"{n} {s}" for n, s in zip(ds.factor_names, ds.factor_sizes, strict=True))
         rows.append((name, factors, "×".join(map(str, ds.observation_shape)), ds.source))
@@ -71,30 +71,40 @@ def show_command(
     typer.echo(f"wrote {path}")
 
 
-def run_demo(out_dir: Path = Path("demo-out"), seed: int = 0) -> list[Path]:
-    """Preview every built-in procedural dataset into ``out_dir``; returns the PNG paths."""
+def write_gallery(out_dir: Path = Path("gallery"), seed: int = 0) -> tuple[list[Path], dict[str, str]]:
+    """Preview every dataset available on this machine into ``out_dir``.
+
+    Returns the PNG paths and, for datasets that need files the user has not provided (official
+    files, COIL-100, RGB-D folders), the reason each was skipped.
+    """
     from disentkit.data.preview import write_preview
     from disentkit.data.registry import get_dataset, list_datasets
 
-    written = []
+    written, skipped = [], {}
     for name in list_datasets():
-        if name.endswith("-file"):
-            continue  # official files are the user's, not built in
-        written.append(write_preview(get_dataset(name), out_dir / f"{name}.png", seed))
-    return written
+        try:
+            dataset = get_dataset(name)
+        except DisentkitError as exc:
+            skipped[name] = str(exc)
+            continue
+        written.append(write_preview(dataset, out_dir / f"{name}.png", seed))
+    return written, skipped
 
 
-def demo_command(
-    out_dir: Path = typer.Option(Path("demo-out"), "--out-dir", help="Folder for the pictures."),
+def gallery_command(
+    out_dir: Path = typer.Option(Path("gallery"), "--out-dir", help="Folder for the pictures."),
     seed: int = typer.Option(0, "--seed"),
 ) -> None:
-    """Run the demo: for now, a sample grid with traversals of every built-in dataset."""
-    for path in run_demo(out_dir, seed):
+    """Write a sample grid with traversals of every built-in dataset."""
+    written, skipped = write_gallery(out_dir, seed)
+    for path in written:
         typer.echo(f"wrote {path}")
-    typer.echo(f"demo pictures are in {out_dir.resolve()}")
+    for name in skipped:
+        typer.echo(f"skipped {name}: needs user files (see `disentkit data list`)")
+    typer.echo(f"pictures are in {out_dir.resolve()}")
 
 
 def register(app: typer.Typer) -> None:
     """Add this package's commands to the top-level app."""
+    data_app.command("gallery")(gallery_command)
     app.add_typer(data_app, name="data")
-    app.command("demo")(demo_command)
