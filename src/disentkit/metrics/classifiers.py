@@ -56,9 +56,18 @@ def importances(model, n_features: int) -> np.ndarray:
     return np.zeros(n_features)
 
 
+def _stratified_holdout_possible(y: np.ndarray, fraction: float) -> bool:
+    """Whether histogram GBT's stratified early-stopping split can be made: the held-out part needs a
+    row of every class and every class two rows (small samples with many classes cannot)."""
+    _, counts = np.unique(y, return_counts=True)
+    return counts.min() >= 2 and int(np.floor(fraction * len(y))) >= len(counts)
+
+
 def fit_factor(kind, params, seed, z_train, y_train, z_test, y_test):
     """Fit one classifier for one factor: ``(importances, train accuracy, test accuracy)``."""
     model = make_classifier(kind, seed, params)
+    if isinstance(model, HistGradientBoostingClassifier) and model.early_stopping:
+        model.set_params(early_stopping=_stratified_holdout_possible(y_train, model.validation_fraction))
     # One thread per fit: we parallelise over factors, and OpenMP spin-waiting in histogram GBT is
     # catastrophic on an oversubscribed machine (minutes instead of seconds).
     with warnings.catch_warnings(), threadpool_limits(1):
