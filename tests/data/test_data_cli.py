@@ -55,7 +55,14 @@ def test_data_show_folder_and_errors(tmp_path, capsys):
 def test_gallery_writes_a_picture_per_builtin_dataset(tmp_path):
     paths, skipped = write_gallery(tmp_path)
     names = {p.stem for p in paths}
-    builtin = {"dsprites", "color-dsprites", "noisy-dsprites", "noisy-color-dsprites", "shapes3d", "realphoto"}
+    builtin = {
+        "dsprites",
+        "color-dsprites",
+        "noisy-dsprites",
+        "noisy-color-dsprites",
+        "shapes3d",
+        "realphoto",
+    }
     assert builtin <= names
     assert all(p.stat().st_size > 1000 for p in paths)
     assert "dsprites-file" in skipped and "dsprites_ndarray" in skipped["dsprites-file"]
