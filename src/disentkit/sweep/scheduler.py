@@ -94,6 +94,10 @@ class _Scheduler:
         self.errors: dict[str, str] = {}
         self.attempts: dict[str, int] = {}
         self.inflight: dict[Future, str] = {}
+        # Jobs caught in a process pool that broke while several jobs ran: any of them may have killed
+        # it, so they re-run alone, where a death can be attributed (and counted) to the right job.
+        self.solo: set[str] = set()
+        self._shared_break = False
         self.waiting: set[str] = set()
         self.executed = self.requeued_stale = 0
         # JSON round trip: torch.__version__ is a TorchVersion, and unpickling it would make every
@@ -148,6 +152,7 @@ class _Scheduler:
                 break
             if not self.inflight:  # only leftover workers of a killed sweep to watch
                 time.sleep(0.5)
+            self._shared_break = self.executor.restart_on_death and len(self.inflight) > 1
             finished, _ = wait(list(self.inflight), timeout=0.5, return_when=FIRST_COMPLETED)
             deaths = [f for f in finished if self._handle(f)]
             if deaths and self.executor.restart_on_death:
@@ -183,14 +188,24 @@ class _Scheduler:
         return task
 
     def _submit_ready(self) -> None:
-        for key in self.order:
-            if self._ready(key):
-                job = self.jobs[key]
-                future = self.executor.submit(self._task(job), job.resources)
-                self.attempts[key] = self.attempts.get(key, 0) + 1
-                self.inflight[future] = key
-                self.state[key] = "submitted"
-                self.executed += 1
+        if any(key in self.solo for key in self.inflight.values()):
+            return  # a suspect runs alone
+        ready = [key for key in self.order if self._ready(key)]
+        suspects = [key for key in ready if key in self.solo]
+        if suspects:  # let the pool drain, then run one suspect by itself
+            if not self.inflight:
+                self._submit(suspects[0])
+            return
+        for key in ready:
+            self._submit(key)
+
+    def _submit(self, key: str) -> None:
+        job = self.jobs[key]
+        future = self.executor.submit(self._task(job), job.resources)
+        self.attempts[key] = self.attempts.get(key, 0) + 1
+        self.inflight[future] = key
+        self.state[key] = "submitted"
+        self.executed += 1
 
     def _poll_waiting(self) -> None:
         for key in sorted(self.waiting):
@@ -236,6 +251,12 @@ class _Scheduler:
         folder = job_dir(self.results, self.jobs[key].dirname)
         if inspect(folder, self.lease).state == "done":  # it finished before the pool broke
             self.state[key] = "done"
+        elif self._shared_break:  # not necessarily its fault: no attempt counted, re-run alone
+            self.attempts[key] -= 1
+            self.solo.add(key)
+            with contextlib.suppress(OSError):
+                (folder / "running").unlink()
+            self.state[key] = "pending"
         elif self.attempts.get(key, 0) <= self.max_retries:
             self.console.print(f"[yellow]re-queue[/] {self.jobs[key].label}: worker process died ({exc})")
             with contextlib.suppress(OSError):
