@@ -97,6 +97,7 @@ class _Scheduler:
         # Jobs caught in a process pool that broke while several jobs ran: any of them may have killed
         # it, so they re-run alone, where a death can be attributed (and counted) to the right job.
         self.solo: set[str] = set()
+        self.deaths: dict[str, int] = {}  # worker deaths attributed to each job (counted against retries)
         self._shared_break = False
         self.waiting: set[str] = set()
         self.executed = self.requeued_stale = 0
@@ -251,21 +252,24 @@ class _Scheduler:
         folder = job_dir(self.results, self.jobs[key].dirname)
         if inspect(folder, self.lease).state == "done":  # it finished before the pool broke
             self.state[key] = "done"
-        elif self._shared_break:  # not necessarily its fault: no attempt counted, re-run alone
-            self.attempts[key] -= 1
+        elif self._shared_break:  # not necessarily its fault: not counted, re-run alone
             self.solo.add(key)
             with contextlib.suppress(OSError):
                 (folder / "running").unlink()
             self.state[key] = "pending"
-        elif self.attempts.get(key, 0) <= self.max_retries:
+        elif self._count_death(key) <= self.max_retries:
             self.console.print(f"[yellow]re-queue[/] {self.jobs[key].label}: worker process died ({exc})")
             with contextlib.suppress(OSError):
                 (folder / "running").unlink()
             self.state[key] = "pending"
         else:
             self._fail(
-                key, f"worker process died {self.attempts[key]} times (killed or out of memory)", record=True
+                key, f"worker process died {self.deaths[key]} times (killed or out of memory)", record=True
             )
+
+    def _count_death(self, key: str) -> int:
+        self.deaths[key] = self.deaths.get(key, 0) + 1
+        return self.deaths[key]
 
     def _fail(self, key: str, error: str, record: bool) -> None:
         self.state[key], self.errors[key] = "failed", error
