@@ -191,6 +191,15 @@ def _package(results: dict, wanted, opts, names, dropped, z, caught) -> dict:
     )
 
 
+def _setup(rng, metrics, options: dict, allow_interventional: bool) -> tuple[list[str], SuiteOptions]:
+    """Checks shared by the suite's entry points: an explicit generator, known metric names, options."""
+    if not isinstance(rng, np.random.Generator):
+        raise DisentkitError("pass rng=np.random.default_rng(seed): metrics draw randomness only from it")
+    return resolve_metrics(metrics, allow_interventional=allow_interventional), SuiteOptions.from_kwargs(
+        **options
+    )
+
+
 def evaluate_representation(
     z,
     y,
@@ -222,10 +231,7 @@ def evaluate_representation(
         ``summary``, ``metrics`` (each result's ``to_dict()``), ``settings``, ``warnings``,
         ``environment`` and more; JSON-safe (NaN → ``None``).
     """
-    if not isinstance(rng, np.random.Generator):
-        raise DisentkitError("pass rng=np.random.default_rng(seed): metrics draw randomness only from it")
-    wanted = resolve_metrics(metrics, allow_interventional=False)
-    opts = SuiteOptions.from_kwargs(**options)
+    wanted, opts = _setup(rng, metrics, options, allow_interventional=False)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", MetricWarning)
         z, y, names, dropped = prepare(z, y, factor_names)
@@ -250,10 +256,7 @@ def evaluate_model(
     ``factor_vae`` render their own batches. Same return value as :func:`evaluate_representation`
     plus ``dataset``.
     """
-    if not isinstance(rng, np.random.Generator):
-        raise DisentkitError("pass rng=np.random.default_rng(seed): metrics draw randomness only from it")
-    wanted = resolve_metrics(metrics, allow_interventional=True)
-    opts = SuiteOptions.from_kwargs(**options)
+    wanted, opts = _setup(rng, metrics, options, allow_interventional=True)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", MetricWarning)
         factors = dataset.sample_factors(n, rng)
