@@ -142,3 +142,22 @@ def test_config_validation_and_presets():
         2.0,
     )
     assert loop.beta_at(paper, 0) == pytest.approx(2.0 / 50_000) and loop.beta_at(paper, 60_000) == 2.0
+
+
+def test_lr_decay_schedule_and_log(tmp_path, squares, tiny_config):
+    from disentkit.train.loop import lr_at
+
+    config = dataclasses.replace(tiny_config, lr=1e-3, lr_decay=0.5)
+    rates = [lr_at(config, s) for s in range(config.steps)]
+    flat = config.steps - config.steps // 2 + 1
+    assert rates[:flat] == [1e-3] * flat  # constant, then a linear fall towards 0
+    assert all(a > b > 0 for a, b in zip(rates[flat - 1 :], rates[flat:], strict=False))
+    assert lr_at(dataclasses.replace(config, lr_decay=0.0), config.steps - 1) == 1e-3
+    run = train(config, tmp_path / "run", dataset=squares, progress=False)
+    header, *rows = (run / "metrics.csv").read_text().splitlines()
+    logged = [float(r.split(",")[header.split(",").index("lr")]) for r in rows]
+    assert logged[0] == 1e-3 and logged[-1] < logged[0]
+    with pytest.raises(DisentkitError, match="lr_decay"):
+        dataclasses.replace(config, lr_decay=1.5).validate()
+    with pytest.raises(DisentkitError, match="cuda_graphs"):
+        dataclasses.replace(config, cuda_graphs=True).validate()

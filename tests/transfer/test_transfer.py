@@ -166,3 +166,15 @@ def test_unlabelled_image_folder_target(tiny_source, tmp_path, rng):
             tmp_path / "w",
             progress=False,
         )
+
+
+@pytest.mark.parametrize("source_clip", [None, 1.0])
+def test_finetune_keeps_the_source_clipping(source_clip):
+    """The loaded Adam moments were accumulated under the source's clipping; a different one would
+    rescale every update (unclipped source + clip 1.0 left the encoder almost unchanged)."""
+    from disentkit.train.config import TrainConfig
+    from disentkit.transfer.core import _finetune_config
+
+    source = TrainConfig(method="ada-gvae", clip=source_clip)
+    tuned = _finetune_config(source, TransferConfig(source="s", target="t"), 1, labelled=True)
+    assert tuned.clip == source_clip and tuned.method == "beta-vae"

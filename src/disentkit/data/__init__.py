@@ -1,6 +1,8 @@
 """Ground-truth datasets (procedural and official files), samplers and loaders."""
 
-from disentkit.data.base import GroundTruthDataset, PairBatch
-from disentkit.data.registry import get_dataset, list_datasets, register
+from disentkit._lazy import exports_of, lazy_exports
 
-__all__ = ["GroundTruthDataset", "PairBatch", "get_dataset", "list_datasets", "register"]
+__getattr__, __all__ = lazy_exports(
+    __name__,
+    exports_of({"base": "GroundTruthDataset PairBatch", "registry": "get_dataset list_datasets register"}),
+)

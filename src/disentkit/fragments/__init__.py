@@ -6,34 +6,16 @@ the channel census, OPTICS hotspots and ensemble fusion. The core needs only (mu
 Formulas: /work/shared/spec/fragments.md; guide: docs/fragments.md.
 """
 
-from disentkit.fragments.fingerprint import (
-    ChannelSet,
-    FingerprintSample,
-    GaussianChannels,
-    LabelChannels,
-    check_same_sample,
-    from_variances,
-    validate_posteriors,
-)
-from disentkit.fragments.information import (
-    PairwiseInformation,
-    channel_information,
-    monte_carlo_information,
-    pairwise_information,
-    pairwise_loop,
-)
+from disentkit._lazy import exports_of, lazy_exports
 
-__all__ = [
-    "ChannelSet",
-    "FingerprintSample",
-    "GaussianChannels",
-    "LabelChannels",
-    "PairwiseInformation",
-    "channel_information",
-    "check_same_sample",
-    "from_variances",
-    "monte_carlo_information",
-    "pairwise_information",
-    "pairwise_loop",
-    "validate_posteriors",
-]
+__getattr__, __all__ = lazy_exports(
+    __name__,
+    exports_of(
+        {
+            "fingerprint": "ChannelSet FingerprintSample GaussianChannels LabelChannels check_same_sample "
+            "from_variances validate_posteriors",
+            "information": "PairwiseInformation channel_information monte_carlo_information "
+            "pairwise_information pairwise_loop",
+        }
+    ),
+)

@@ -3,62 +3,23 @@
 Array metrics take ``z`` (N × D float) and ``y`` (N × K int); interventional ones take a
 :class:`~disentkit.data.base.GroundTruthDataset` and ``encode(images) -> z``. Each returns a small
 dataclass with ``to_dict()``; randomness comes only from a passed ``numpy.random.Generator``.
-See docs/metrics.md for every default and its source.
+See docs/metrics.md for every default and its source. Names are imported on first use.
 """
 
-from disentkit.metrics._common import MetricWarning
-from disentkit.metrics.classifiers import DCIResult, DownstreamResult, SAPResult, classifier_scores, dci, sap
-from disentkit.metrics.information import (
-    MIGResult,
-    ModularityResult,
-    UnsupervisedResult,
-    mig,
-    modularity_explicitness,
-    unsupervised_scores,
-)
-from disentkit.metrics.interventional import (
-    BetaVAEResult,
-    FactorVAEResult,
-    InterventionSettings,
-    beta_vae_score,
-    factor_vae_score,
-)
-from disentkit.metrics.omes_metric import OMESResult, OMESSettings, matched_pairs, omes, omes_intervention
-from disentkit.metrics.suite import (
-    METRICS,
-    SuiteOptions,
-    evaluate_model,
-    evaluate_representation,
-    resolve_metrics,
-)
+from disentkit._lazy import exports_of, lazy_exports
 
-__all__ = [
-    "METRICS",
-    "BetaVAEResult",
-    "DCIResult",
-    "DownstreamResult",
-    "FactorVAEResult",
-    "InterventionSettings",
-    "MIGResult",
-    "MetricWarning",
-    "ModularityResult",
-    "OMESResult",
-    "OMESSettings",
-    "SAPResult",
-    "SuiteOptions",
-    "UnsupervisedResult",
-    "beta_vae_score",
-    "classifier_scores",
-    "dci",
-    "evaluate_model",
-    "evaluate_representation",
-    "factor_vae_score",
-    "matched_pairs",
-    "mig",
-    "modularity_explicitness",
-    "omes",
-    "omes_intervention",
-    "resolve_metrics",
-    "sap",
-    "unsupervised_scores",
-]
+__getattr__, __all__ = lazy_exports(
+    __name__,
+    exports_of(
+        {
+            "_common": "MetricWarning",
+            "classifiers": "DCIResult DownstreamResult SAPResult classifier_scores dci sap",
+            "information": "MIGResult ModularityResult UnsupervisedResult mig modularity_explicitness "
+            "unsupervised_scores",
+            "interventional": "BetaVAEResult FactorVAEResult InterventionSettings beta_vae_score "
+            "factor_vae_score",
+            "omes_metric": "OMESResult OMESSettings matched_pairs omes omes_intervention",
+            "suite": "METRICS SuiteOptions evaluate_model evaluate_representation resolve_metrics",
+        }
+    ),
+)

@@ -1,7 +1,14 @@
 """Models: the conv64 / conv64-bn architectures, the shared VAE core and the objectives."""
 
-from disentkit.models.architectures import ARCHITECTURES, get_architecture
-from disentkit.models.objectives import METHODS, get_objective
-from disentkit.models.vae import VAE, vae_loss
+from disentkit._lazy import exports_of, lazy_exports
 
-__all__ = ["ARCHITECTURES", "METHODS", "VAE", "get_architecture", "get_objective", "vae_loss"]
+__getattr__, __all__ = lazy_exports(
+    __name__,
+    exports_of(
+        {
+            "architectures": "ARCHITECTURES get_architecture",
+            "objectives": "METHODS get_objective",
+            "vae": "VAE vae_loss",
+        }
+    ),
+)

@@ -9,28 +9,16 @@ Python API (imported lazily — ``import disentkit.sweep`` stays cheap)::
 
 from __future__ import annotations
 
-import importlib
+from disentkit._lazy import exports_of, lazy_exports
 
-_EXPORTS = {
-    "Plan": "disentkit.sweep.plan",
-    "Job": "disentkit.sweep.plan",
-    "load_plan": "disentkit.sweep.plan",
-    "plan_from_dict": "disentkit.sweep.plan",
-    "expand": "disentkit.sweep.plan",
-    "register_job": "disentkit.sweep.jobs",
-    "list_job_kinds": "disentkit.sweep.jobs",
-    "run_sweep": "disentkit.sweep.scheduler",
-    "job_states": "disentkit.sweep.scheduler",
-    "SweepReport": "disentkit.sweep.scheduler",
-    "load_results": "disentkit.sweep.results",
-    "transfer_tables": "disentkit.sweep.results",
-    "correlation_table": "disentkit.sweep.results",
-    "correlation_heatmap": "disentkit.sweep.results",
-}
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module 'disentkit.sweep' has no attribute {name!r}")
+__getattr__, __all__ = lazy_exports(
+    __name__,
+    exports_of(
+        {
+            "plan": "Plan Job load_plan plan_from_dict expand",
+            "jobs": "register_job list_job_kinds",
+            "scheduler": "run_sweep job_states SweepReport",
+            "results": "load_results transfer_tables correlation_table correlation_heatmap",
+        }
+    ),
+)

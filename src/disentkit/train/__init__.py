@@ -1,7 +1,14 @@
 """Training: ``TrainConfig``, ``train(config, out_dir)`` and ``load_run(path)``."""
 
-from disentkit.train.config import PRESETS, TrainConfig, apply_preset
-from disentkit.train.loop import TrainingDiverged, train
-from disentkit.train.runs import TrainedModel, load_run
+from disentkit._lazy import exports_of, lazy_exports
 
-__all__ = ["PRESETS", "TrainConfig", "TrainedModel", "TrainingDiverged", "apply_preset", "load_run", "train"]
+__getattr__, __all__ = lazy_exports(
+    __name__,
+    exports_of(
+        {
+            "config": "PRESETS TrainConfig apply_preset",
+            "loop": "TrainingDiverged train",
+            "runs": "TrainedModel load_run",
+        }
+    ),
+)

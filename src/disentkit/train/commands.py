@@ -27,6 +27,9 @@ def train_command(
     steps: int = typer.Option(1500, help="Optimiser steps."),
     batch: int = typer.Option(64, help="Pairs per step (images for unsupervised methods)."),
     lr: float = typer.Option(1e-4, help="Adam learning rate."),
+    lr_decay: float = typer.Option(
+        0.0, help="Fraction of the final steps over which the rate falls linearly to 0 (0: constant)."
+    ),
     seed: int = typer.Option(0, help="Seeds the weights and the data stream."),
     k: str = typer.Option("1", help="Factors changed per pair: a number or 'random' (disentanglement_lib)."),
     allow_equal: bool = typer.Option(False, help="A changed factor may keep its value (release behaviour)."),

@@ -64,6 +64,13 @@ def beta_at(config: TrainConfig, step: int) -> float:
     return config.beta * min(1.0, (step + 1) / config.warmup_steps)
 
 
+def lr_at(config: TrainConfig, step: int) -> float:
+    """The learning rate of ``step``: constant, then a linear fall to 0 over the last ``lr_decay``."""
+    decay_steps = config.lr_decay * config.steps
+    left = config.steps - step
+    return config.lr if left >= decay_steps else config.lr * left / decay_steps
+
+
 def _prepare_run_dir(out: Path, config: TrainConfig, resume: bool) -> TrainConfig:
     latest = out / "checkpoints" / "latest.safetensors"
     if resume:
@@ -185,6 +192,9 @@ def _run(config, out, model, optimizer, objective, stream, identity, start, best
                 batch = stream.get(step)
                 if getattr(runner, "capturing_next", False):
                     stream.wait_idle()  # no kernels from the data thread while the graph is captured
+                if config.lr_decay:
+                    for group in optimizer.param_groups:
+                        group["lr"] = lr_at(config, step)
                 runner(batch, beta_at(config, step), step_seed(config.seed, step, NOISE_STREAM))
                 done = step + 1
                 if done % config.log_every == 0 or done == config.steps:

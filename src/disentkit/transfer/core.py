@@ -5,7 +5,8 @@ Protocol (the transfer paper; ../shared/spec/protocol.md "Transfer"):
 1. **before**: encode a held-out evaluation sample of the target with the source model unchanged;
    evaluate. Written to ``transfer.json`` at once (atomically), so a failed fine-tune keeps it.
 2. **after**: start from the source run's encoder, decoder *and* Adam state; fine-tune on the target
-   with the unsupervised β-VAE loss (same β, no warm-up, clip 1.0; ``weak=True`` trains on weak
+   with the unsupervised β-VAE loss (same β, no warm-up, the source's gradient clipping — 1.0 in
+   the paper — so that the loaded Adam moments keep their scale; ``weak=True`` trains on weak
    pairs with the source's weakly supervised method instead); evaluate again on the *same*
    evaluation sample, which fine-tuning never sees (its factor combinations are excluded).
 3. the table: per target factor GBT (and MLP) accuracy, full and pruned, OMES / OS / MES, DCI, MIG,
@@ -217,7 +218,10 @@ def _finetune_config(source_config, config: TransferConfig, channels: int, label
         batch=config.batch,
         seed=config.seed,
         warmup_steps=0,
-        clip=1.0,
+        # Keep the source's clipping: the Adam moments we load were accumulated under it. Clipping
+        # gradients the source never clipped makes every update ~g/sqrt(v_source), thousands of
+        # times too small, and the fine-tune barely moves the encoder (measured: -0.2 GBT).
+        clip=source_config.clip,
         channels=channels,
         checkpoint_every=every,
         log_every=max(1, min(source_config.log_every, every)),
