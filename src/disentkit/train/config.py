@@ -2,8 +2,8 @@
 
 Presets
 -------
-cpu-quick  Ada-GVAE on conv64, batch 64 pairs, lr 5e-4, β 1, no warm-up, no clipping, 2,400 steps
-           (≈ 7 minutes at 5.9 steps/s on 2 quiet CPU cores): disentanglement on dSprites that a
+cpu-quick  Ada-GVAE on conv64, batch 64 pairs, lr 5e-4, β 1, no warm-up, no clipping, 2,000 steps
+           (≈ 7.5 minutes at 4.4 steps/s on this 2-core CPU): disentanglement on dSprites that a
            β-VAE of the same budget does not reach (figures in docs/training.md).
 paper      The transfer paper: Adam lr 1e-4, clip 1.0, batch 64 pairs, 400,000 steps, linear β
            warm-up over 50,000 steps, a checkpoint every 10,000 steps (best by mean loss kept).
@@ -137,7 +137,7 @@ PRESETS: dict[str, dict] = {
         "method": "ada-gvae",
         "arch": "conv64",
         "beta": 1.0,
-        "steps": 2400,
+        "steps": 2000,
         "batch": 64,
         "lr": 5e-4,
         "warmup_steps": 0,
