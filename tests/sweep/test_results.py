@@ -133,6 +133,7 @@ def test_correlation_signs_and_heatmap(synthetic, tmp_path):
     assert table.loc["OS", "MIG"] == pytest.approx(1.0)
     assert list(table.index) == ["OMES", "OS", "MES"]
     assert "BetaVAE" not in table.columns  # not in these results
+    assert table.attrs["n"]["DCI"] == len(frame[frame.phase == "source"])
     assert "accuracy (GBT)" in table.columns
     out = correlation_heatmap(table, tmp_path / "fig2.png")
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -196,6 +196,8 @@ def correlate_command(
     frame = load_results(results_dir, all_jobs=all_jobs)
     corr = correlation_table(frame, phase=phase)
     typer.echo(format_frame(corr, format, index_name="metric"))
+    counts = ", ".join(f"{name} {n}" for name, n in corr.attrs["n"].items())
+    typer.echo(f"observations per column: {counts}")
     if out is not None:
         correlation_heatmap(corr, out)
         typer.echo(f"heatmap: {out}")

@@ -279,7 +279,9 @@ def correlation_table(frame: pd.DataFrame, phase: str = "all", min_models: int =
     """Spearman ρ of OMES, OS, MES (rows) with DCI, MIG, BetaVAE, FactorVAE, accuracy (columns).
 
     Each evaluation (model × dataset × phase) is one observation; ``phase`` restricts them.
-    Pairs with fewer than ``min_models`` complete observations give NaN.
+    Pairs with fewer than ``min_models`` complete observations give NaN. ``table.attrs["n"]`` maps
+    each column to its number of observations (BetaVAE/FactorVAE exist only for source evaluations,
+    so their ρ rests on far fewer points than DCI's).
     """
     from scipy.stats import spearmanr
 
@@ -299,6 +301,7 @@ def correlation_table(frame: pd.DataFrame, phase: str = "all", min_models: int =
             f"DCI/MIG/BetaVAE/FactorVAE/accuracy (columns present: {', '.join(c for c in data.columns if c not in META_COLUMNS)})"
         )
     table = pd.DataFrame(index=list(rows_present), columns=list(cols_present), dtype=float)
+    table.attrs["n"] = {label: int(data[col].notna().sum()) for label, col in cols_present.items()}
     for r_label, r_col in rows_present.items():
         for c_label, c_col in cols_present.items():
             pair = data[[r_col, c_col]].dropna()
@@ -320,7 +323,9 @@ def correlation_heatmap(
     values = table.to_numpy(dtype=float)
     fig, ax = plt.subplots(figsize=(1.3 * values.shape[1] + 2, 0.8 * values.shape[0] + 1.5))
     image = ax.imshow(values, cmap="RdBu_r", vmin=-1, vmax=1)
-    ax.set_xticks(range(values.shape[1]), table.columns, rotation=30, ha="right")
+    counts = table.attrs.get("n", {})
+    labels = [f"{c}\n(n={counts[c]})" if c in counts else str(c) for c in table.columns]
+    ax.set_xticks(range(values.shape[1]), labels, rotation=30, ha="right")
     ax.set_yticks(range(values.shape[0]), table.index)
     for (i, j), value in np.ndenumerate(values):
         color = "white" if abs(value) > 0.6 else "black"  # readable on the saturated cells
