@@ -47,7 +47,8 @@ def test_quick_preset_beats_beta_vae_and_reaches_mig(quick_scores):
 
 
 @pytest.mark.xfail(
-    reason="measured OMES of quick recipes: 0.22-0.43 (docs/training.md, why it stays below 0.5)", strict=False
+    reason="measured OMES of quick recipes: 0.22-0.43 (docs/training.md, why it stays below 0.5)",
+    strict=False,
 )
 def test_quick_preset_reaches_omes_target(quick_scores):
     assert quick_scores[0][1] >= 0.5
