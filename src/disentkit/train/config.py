@@ -3,8 +3,8 @@
 Presets
 -------
 cpu-quick  Ada-GVAE on conv64, batch 64 pairs, lr 5e-4, β 1, no warm-up, no clipping, 2,000 steps
-           (≈ 7.5 minutes at 4.4 steps/s on this 2-core CPU): disentanglement on dSprites that a
-           β-VAE of the same budget does not reach (figures in docs/training.md).
+           (7.4 min at 4.5 steps/s, 10–11 min at 3.2–3.3: both seen on one 2-core CPU on one day):
+           disentanglement on dSprites that a β-VAE of the same budget does not reach (docs/training.md).
 paper      The transfer paper: Adam lr 1e-4, clip 1.0, batch 64 pairs, 400,000 steps, linear β
            warm-up over 50,000 steps, a checkpoint every 10,000 steps (best by mean loss kept).
 
