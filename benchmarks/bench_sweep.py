@@ -148,9 +148,13 @@ def run() -> str:
         lines.append(
             f"Ray cluster start (`ray.init(num_cpus=2)`, once per sweep, not in the table): {ray_times[0]:.1f} s."
         )
+    from disentkit.sweep import load_plan
+
+    plans = Path(__file__).resolve().parent.parent / "plans"
+    small, paper = (load_plan(plans / f"{name}.yaml").steps for name in ("cpu-small", "paper"))
     lines += [
         f"A real job for scale: one `train` job of only 20 steps (batch 16) took {real:.1f} s; the cpu-small "
-        f"models train 1,500 steps and the paper's 400,000. Worst per-job overhead here: {worst:.0f} ms = "
+        f"models train {small:,} steps and the paper's {paper:,}. Worst per-job overhead here: {worst:.0f} ms = "
         f"{100 * worst / 1000 / real:.2f} % of even that 20-step job.",
         "",
         "The machine is shared with other work (2 cores, noisy): treat the figures as upper bounds. The "
