@@ -28,7 +28,7 @@ def _run_dir(config: dict, role: str = "model") -> Path:
     return Path(inputs[role]) / "run"
 
 
-def _set_threads(config: dict) -> None:  # noqa: ARG001
+def _set_threads() -> None:
     """One process per job: let torch use the CPUs the executor granted, no more."""
     import os
 
@@ -56,7 +56,7 @@ def train_job(config: dict, job_dir: Path) -> dict:
     """Train one model with :func:`disentkit.train.train`; the run folder is ``job_dir/run``."""
     from disentkit.train import TrainConfig, apply_preset, train
 
-    _set_threads(config)
+    _set_threads()
     options = {k: v for k, v in config.items() if not k.startswith("_")}
     train_config = from_dict(TrainConfig, options)
     train_config = apply_preset(train_config, options.get("preset"), explicit=set(options)).validate()
@@ -77,7 +77,7 @@ def evaluate_job(config: dict, job_dir: Path) -> dict:
     from disentkit.data.registry import get_dataset
     from disentkit.metrics import evaluate_model
 
-    _set_threads(config)
+    _set_threads()
     model = disentkit.load_run(_run_dir(config))
     dataset = get_dataset(config["dataset"])
     options = {
@@ -114,7 +114,7 @@ def transfer_job(config: dict, job_dir: Path) -> dict:
     """
     from disentkit.transfer.core import TransferConfig, run_transfer
 
-    _set_threads(config)
+    _set_threads()
     skip = (*META_KEYS, "target", "steps", "metrics")
     extra = {k: v for k, v in config.items() if k not in skip and not k.startswith("_")}
     options = {
