@@ -159,5 +159,5 @@ def test_rgbd_errors(tmp_path):
         get_dataset("rgbd-objects")
     with pytest.raises(DisentkitError, match="does not exist"):
         get_dataset("rgbd-objects", path=tmp_path / "nope")
-    with pytest.raises(DisentkitError, match="no"):
+    with pytest.raises(DisentkitError, match="holds no .*_crop.png"):
         get_dataset("rgbd-objects", path=tmp_path)

@@ -29,8 +29,10 @@ def test_quickstart_end_to_end_and_reuse(quickstart):
     stamp = report.stat().st_mtime_ns
     source_ckpt = out / "source" / "checkpoints" / "best.safetensors"
     ckpt_stamp = source_ckpt.stat().st_mtime_ns
+    results = {t: (out / t / "transfer.json").stat().st_mtime_ns for t in ("noisy-dsprites", "realphoto")}
     run_quickstart(out, device="cpu")  # every stage reused: nothing retrained
     assert source_ckpt.stat().st_mtime_ns == ckpt_stamp
+    assert {t: (out / t / "transfer.json").stat().st_mtime_ns for t in results} == results
     assert report.stat().st_mtime_ns >= stamp
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from disentkit.config import atomic_write_text
+from disentkit.config import atomic_write_text, to_dict
 from disentkit.transfer.core import RESULTS, TransferConfig, read_results, run_transfer
 
 SOURCE = "source"
@@ -64,7 +64,8 @@ def _transfer(out: Path, source: Path, target: str, step: int, device: str, cons
     folder = out / target
     if (folder / RESULTS).exists():
         previous = read_results(folder)
-        if previous.get("status") == "complete":
+        # run_transfer reuses exactly this case; checked here only to say so instead of "1/4 …"
+        if previous.get("status") == "complete" and previous.get("config") == to_dict(config.validate()):
             console.print(f"[green]✓[/] transfer → {target} (reused)")
             return previous
     console.print(f"[bold]{step}/4[/] transfer → {target}: before, fine-tune {QUICK['steps']} steps, after")
