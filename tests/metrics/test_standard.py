@@ -230,3 +230,17 @@ def test_fast_gbt_on_a_small_sample_with_many_classes():
     z = y[:, None] + rng.normal(0, 0.1, (len(y), 2))
     _, train_acc, test_acc = fit_factor("hgb", None, 0, z, y, z, y)
     assert train_acc > 0.5 and test_acc > 0.5  # chance is 1/18
+
+
+def test_sap_threads_leave_the_warning_filters_alone():
+    """catch_warnings inside the threaded fits raced on the process-wide filter list."""
+    import warnings
+
+    from disentkit.metrics import sap
+
+    before = list(warnings.filters)
+    rng = np.random.default_rng(0)
+    z, y = rng.normal(size=(600, 5)), rng.integers(0, 3, size=(600, 3))
+    for _ in range(5):
+        sap(z, y, rng=np.random.default_rng(1), n_jobs=4, n_train=400, n_test=200)
+    assert list(warnings.filters) == before

@@ -261,9 +261,7 @@ def sap_column(z_train, y_train, z_test, y_test, c: float, seed: int) -> np.ndar
     out = np.empty(z_train.shape[1])
     for j in range(z_train.shape[1]):
         clf = LinearSVC(C=c, class_weight="balanced", random_state=seed)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            clf.fit(z_train[:, j : j + 1], y_train)
+        clf.fit(z_train[:, j : j + 1], y_train)
         out[j] = np.mean(clf.predict(z_test[:, j : j + 1]) == y_test)
     return out
 
@@ -286,7 +284,11 @@ def sap(
     z_tr, y_tr, z_te, y_te = split(z, y, n_train, n_test)
     seed_list = seeds(rng, y.shape[1])
     tasks = [(sap_column, (z_tr, y_tr[:, f], z_te, y_te[:, f], c, s)) for f, s in enumerate(seed_list)]
-    matrix = np.stack(run_parallel(tasks, n_jobs, threads=True), axis=1)
+    # One filter around the threads: catch_warnings inside each thread would swap the process-wide
+    # filter list concurrently and leave stray entries behind.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        matrix = np.stack(run_parallel(tasks, n_jobs, threads=True), axis=1)
     top = np.sort(matrix, axis=0)
     gap = top[-1] - top[-2]
     return SAPResult(
