@@ -1,8 +1,8 @@
 """Ground-truth datasets (procedural and official files), samplers and loaders."""
 
-from disentkit._lazy import exports_of, lazy_exports
+from disentkit._lazy import lazy_exports
 
 __getattr__, __all__ = lazy_exports(
     __name__,
-    exports_of({"base": "GroundTruthDataset PairBatch", "registry": "get_dataset list_datasets register"}),
+    {"base": "GroundTruthDataset PairBatch", "registry": "get_dataset list_datasets register"},
 )

@@ -6,16 +6,14 @@ the channel census, OPTICS hotspots and ensemble fusion. The core needs only (mu
 Formulas: /work/shared/spec/fragments.md; guide: docs/fragments.md.
 """
 
-from disentkit._lazy import exports_of, lazy_exports
+from disentkit._lazy import lazy_exports
 
 __getattr__, __all__ = lazy_exports(
     __name__,
-    exports_of(
-        {
-            "fingerprint": "ChannelSet FingerprintSample GaussianChannels LabelChannels check_same_sample "
-            "from_variances validate_posteriors",
-            "information": "PairwiseInformation channel_information monte_carlo_information "
-            "pairwise_information pairwise_loop",
-        }
-    ),
+    {
+        "fingerprint": "ChannelSet FingerprintSample GaussianChannels LabelChannels check_same_sample "
+        "from_variances validate_posteriors",
+        "information": "PairwiseInformation channel_information monte_carlo_information "
+        "pairwise_information pairwise_loop",
+    },
 )

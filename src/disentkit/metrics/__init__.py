@@ -6,20 +6,18 @@ dataclass with ``to_dict()``; randomness comes only from a passed ``numpy.random
 See docs/metrics.md for every default and its source. Names are imported on first use.
 """
 
-from disentkit._lazy import exports_of, lazy_exports
+from disentkit._lazy import lazy_exports
 
 __getattr__, __all__ = lazy_exports(
     __name__,
-    exports_of(
-        {
-            "_common": "MetricWarning",
-            "classifiers": "DCIResult DownstreamResult SAPResult classifier_scores dci sap",
-            "information": "MIGResult ModularityResult UnsupervisedResult mig modularity_explicitness "
-            "unsupervised_scores",
-            "interventional": "BetaVAEResult FactorVAEResult InterventionSettings beta_vae_score "
-            "factor_vae_score",
-            "omes_metric": "OMESResult OMESSettings matched_pairs omes omes_intervention",
-            "suite": "METRICS SuiteOptions evaluate_model evaluate_representation resolve_metrics",
-        }
-    ),
+    {
+        "_common": "MetricWarning",
+        "classifiers": "DCIResult DownstreamResult SAPResult classifier_scores dci sap",
+        "information": "MIGResult ModularityResult UnsupervisedResult mig modularity_explicitness "
+        "unsupervised_scores",
+        "interventional": "BetaVAEResult FactorVAEResult InterventionSettings beta_vae_score "
+        "factor_vae_score",
+        "omes_metric": "OMESResult OMESSettings matched_pairs omes omes_intervention",
+        "suite": "METRICS SuiteOptions evaluate_model evaluate_representation resolve_metrics",
+    },
 )

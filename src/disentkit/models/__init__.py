@@ -1,14 +1,12 @@
 """Models: the conv64 / conv64-bn architectures, the shared VAE core and the objectives."""
 
-from disentkit._lazy import exports_of, lazy_exports
+from disentkit._lazy import lazy_exports
 
 __getattr__, __all__ = lazy_exports(
     __name__,
-    exports_of(
-        {
-            "architectures": "ARCHITECTURES get_architecture",
-            "objectives": "METHODS get_objective",
-            "vae": "VAE vae_loss",
-        }
-    ),
+    {
+        "architectures": "ARCHITECTURES get_architecture",
+        "objectives": "METHODS get_objective",
+        "vae": "VAE vae_loss",
+    },
 )

@@ -9,16 +9,14 @@ Python API (imported lazily — ``import disentkit.sweep`` stays cheap)::
 
 from __future__ import annotations
 
-from disentkit._lazy import exports_of, lazy_exports
+from disentkit._lazy import lazy_exports
 
 __getattr__, __all__ = lazy_exports(
     __name__,
-    exports_of(
-        {
-            "plan": "Plan Job load_plan plan_from_dict expand",
-            "jobs": "register_job list_job_kinds",
-            "scheduler": "run_sweep job_states SweepReport",
-            "results": "load_results transfer_tables correlation_table correlation_heatmap",
-        }
-    ),
+    {
+        "plan": "Plan Job load_plan plan_from_dict expand",
+        "jobs": "register_job list_job_kinds",
+        "scheduler": "run_sweep job_states SweepReport",
+        "results": "load_results transfer_tables correlation_table correlation_heatmap",
+    },
 )

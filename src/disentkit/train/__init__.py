@@ -1,14 +1,12 @@
 """Training: ``TrainConfig``, ``train(config, out_dir)`` and ``load_run(path)``."""
 
-from disentkit._lazy import exports_of, lazy_exports
+from disentkit._lazy import lazy_exports
 
 __getattr__, __all__ = lazy_exports(
     __name__,
-    exports_of(
-        {
-            "config": "PRESETS TrainConfig apply_preset",
-            "loop": "TrainingDiverged train",
-            "runs": "TrainedModel load_run",
-        }
-    ),
+    {
+        "config": "PRESETS TrainConfig apply_preset",
+        "loop": "TrainingDiverged train",
+        "runs": "TrainedModel load_run",
+    },
 )
