@@ -103,11 +103,13 @@ def run() -> str:
     for _ in range(2):
         loop = max(loop, loop_rate(cpu, steps, log_every=interval))
         bare = max(bare, bare_rate(cpu, steps // 2, warm=interval))
-    bare_cl = bare_rate(cpu, steps // 2, channels_last=True, warm=interval)
+        bare_cl = max(bare_cl, bare_rate(cpu, steps // 2, channels_last=True, warm=interval))
     img = 2 * BATCH
-    rows.append(["cpu", "bare step (fixed tensor)", bare, bare * img, "1.00"])
-    rows.append(["cpu", "bare step, channels-last", bare_cl, bare_cl * img, f"{bare_cl / bare:.2f}"])
-    rows.append(["cpu", "whole loop (dSprites, logging, ckpt)", loop, loop * img, f"{loop / bare:.2f}"])
+    rows.append(
+        ["cpu", "bare step (fixed tensor), default layout", bare, bare * img, f"{bare / bare_cl:.2f}"]
+    )
+    rows.append(["cpu", "bare step, channels-last (the loop's layout)", bare_cl, bare_cl * img, "1.00"])
+    rows.append(["cpu", "whole loop (dSprites, logging, ckpt)", loop, loop * img, f"{loop / bare_cl:.2f}"])
     if torch.cuda.is_available():
         gpu = torch.device("cuda")
         g_bare = bare_rate(gpu, 300)
@@ -132,7 +134,9 @@ def run() -> str:
     table = markdown_table(["device", "what", "steps/s", "images/s", "ratio to bare"], rows)
     note = (
         f"conv64, Ada-GVAE, batch {BATCH} pairs ({img} images per step), {torch.get_num_threads()} torch "
-        "threads on CPU. Target: whole loop ≥ 0.95 × bare step. GPU rows appear when CUDA is present "
+        "threads on CPU, where the loop stores the model channels-last (ratios against the bare step in that "
+        "layout; the default layout's row shows what it gains). Target: whole loop ≥ 0.95 × bare step. "
+        "GPU rows appear when CUDA is present "
         "(an H100 run of this benchmark's functions is recorded in docs/training.md)."
     )
     return f"{note}\n\n{table}\n"

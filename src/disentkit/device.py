@@ -20,3 +20,9 @@ def pick_device(name: str | torch.device | None = None) -> torch.device:
     if device.type == "cuda" and not torch.cuda.is_available():
         raise DisentkitError("device 'cuda' requested but no CUDA GPU is available; use --device cpu")
     return device
+
+
+def prefers_channels_last(device: torch.device) -> bool:
+    """Whether conv models run faster channels-last here: yes on CPU (oneDNN, measured), no on CUDA
+    (not measured there; cuDNN's default layout is kept)."""
+    return device.type == "cpu"

@@ -9,6 +9,7 @@ import torch
 import disentkit
 import disentkit.train.loop as loop
 import disentkit.train.step as step_module
+from disentkit.config import save_config
 from disentkit.errors import DisentkitError
 from disentkit.train import TrainConfig, TrainingDiverged, apply_preset, load_run, train
 from disentkit.train.checkpoint import load_checkpoint
@@ -161,3 +162,30 @@ def test_lr_decay_schedule_and_log(tmp_path, squares, tiny_config):
         dataclasses.replace(config, lr_decay=1.5).validate()
     with pytest.raises(DisentkitError, match="cuda_graphs"):
         dataclasses.replace(config, cuda_graphs=True).validate()
+
+
+def test_cpu_models_run_channels_last_with_the_same_numbers(tiny_config):
+    model = loop.build_model(tiny_config, 1, torch.device("cpu"))
+    conv = next(m for m in model.modules() if isinstance(m, torch.nn.Conv2d))
+    assert model.channels_last and conv.weight.is_contiguous(memory_format=torch.channels_last)
+    plain = loop.build_model(tiny_config, 1, torch.device("cpu")).use_channels_last(False)
+    x = torch.rand(4, 1, 64, 64, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        for a, b in zip(model.encode(x), plain.encode(x), strict=True):
+            torch.testing.assert_close(a, b, atol=1e-4, rtol=1e-4)
+        torch.testing.assert_close(model.decode(a), plain.decode(a), atol=1e-3, rtol=1e-4)
+
+
+def test_train_or_resume_clears_a_checkpointless_folder_and_continues_a_run(tmp_path, squares, tiny_config):
+    folder = tmp_path / "run"
+    folder.mkdir()
+    (folder / "junk.txt").write_text("left by a run killed before its first checkpoint")
+    assert not loop.resumable(folder)
+    loop.train_or_resume(tiny_config, folder, dataset=squares, progress=False)
+    assert not (folder / "junk.txt").exists() and loop.resumable(folder)
+    before = weights(folder)
+    longer = dataclasses.replace(tiny_config, steps=tiny_config.steps + 2)
+    save_config(longer, folder / "config.yaml")  # a resumed run reads its own folder's config
+    loop.train_or_resume(longer, folder, dataset=squares, progress=False, init_from=tmp_path / "ignored")
+    assert load_checkpoint(folder / "checkpoints" / "latest.safetensors").step == 8
+    assert any(not torch.equal(before[k], weights(folder)[k]) for k in before)

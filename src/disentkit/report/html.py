@@ -50,32 +50,15 @@ def _png(fig) -> str:
     return f'<img alt="figure" src="data:image/png;base64,{data}">'
 
 
-def _image_png(array: np.ndarray, scale: int = 2) -> str:
-    """A uint8/float image grid ``(H, W, C)`` as an embedded, upscaled ``<img>``."""
+def _image_png(image, scale: int = 2) -> str:
+    """A PIL image as an embedded, upscaled ``<img>``."""
     from PIL import Image
 
-    arr = np.asarray(array)
-    if arr.dtype != np.uint8:
-        arr = (np.clip(arr, 0, 1) * 255 + 0.5).astype(np.uint8)
-    if arr.shape[-1] == 1:
-        arr = arr[..., 0]
-    image = Image.fromarray(arr)
     image = image.resize((image.width * scale, image.height * scale), Image.NEAREST)
     buffer = io.BytesIO()
     image.save(buffer, format="PNG")
     data = base64.b64encode(buffer.getvalue()).decode("ascii")
     return f'<img alt="images" src="data:image/png;base64,{data}">'
-
-
-def _grid(images: np.ndarray, rows: int, cols: int) -> np.ndarray:
-    """``(rows·cols, H, W, C)`` → one ``(rows·(H+1), cols·(W+1), C)`` image with 1-px gaps."""
-    n, h, w, c = images.shape
-    canvas = np.full((rows * (h + 1), cols * (w + 1), c), 0.5, dtype=np.float32)
-    imgs = images.astype(np.float32) / 255.0 if images.dtype == np.uint8 else images
-    for i in range(min(n, rows * cols)):
-        r, col = divmod(i, cols)
-        canvas[r * (h + 1) : r * (h + 1) + h, col * (w + 1) : col * (w + 1) + w] = imgs[i]
-    return canvas
 
 
 def _table(rows: list[dict]) -> str:
@@ -127,22 +110,18 @@ def training_curves(run: Path) -> str:
 
 def reconstructions(model, images: np.ndarray) -> str:
     """Originals (top row) and reconstructions of the posterior means (bottom row)."""
-    images = images[:N_RECON]
-    mu, _ = model.encode(images)
-    recon = model.decode(mu)
-    both = np.concatenate([images.astype(np.float32) / 255.0, recon])
-    return _image_png(_grid(both, 2, len(images)))
+    from disentkit.train.visualize import image_grid, reconstruction_rows
+
+    return _image_png(image_grid(reconstruction_rows(model, images[:N_RECON]), pad=1))
 
 
-def traversal(model, image: np.ndarray) -> str:
-    """Each latent dimension (row) swept over ±2 around the image's code (columns)."""
-    mu, _ = model.encode(image[None])
-    values = np.linspace(-TRAVERSAL_RANGE, TRAVERSAL_RANGE, TRAVERSAL_STEPS)
-    dims = mu.shape[1]
-    codes = np.repeat(mu, dims * TRAVERSAL_STEPS, axis=0)
-    for d in range(dims):
-        codes[d * TRAVERSAL_STEPS : (d + 1) * TRAVERSAL_STEPS, d] = mu[0, d] + values
-    return _image_png(_grid(model.decode(codes), dims, TRAVERSAL_STEPS), scale=1)
+def traversal(model, images: np.ndarray) -> str:
+    """Each latent dimension (rows, most informative first) swept over ±TRAVERSAL_RANGE prior
+    standard deviations in the code of ``images[0]`` (as ``disentkit visualize``)."""
+    from disentkit.train.visualize import image_grid, traversal_rows
+
+    rows, _, _ = traversal_rows(model, images, TRAVERSAL_STEPS, TRAVERSAL_RANGE)
+    return _image_png(image_grid(rows, pad=1), scale=1)
 
 
 def association_heatmap(s: list, names: list[str], title: str) -> str:
@@ -212,7 +191,7 @@ def _dataset_samples(config, channels: int, n: int = N_RECON) -> np.ndarray | No
 
 def _model_figures(model, images: np.ndarray, label: str) -> str:
     return _figure(reconstructions(model, images), f"{label}: inputs (top) and reconstructions") + _figure(
-        traversal(model, images[0]), f"{label}: latent traversals (rows z0…, ±{TRAVERSAL_RANGE:g})"
+        traversal(model, images[:N_RECON]), f"{label}: latent traversals (rows by KL, ±{TRAVERSAL_RANGE:g})"
     )
 
 

@@ -48,7 +48,6 @@ class LocalExecutor:
     """A ``ProcessPoolExecutor`` (spawn) of ``workers`` processes (default: one per CPU)."""
 
     name = "local"
-    watch_parent = True  # pool workers exit when the sweep process dies
     restart_on_death = True  # a dead worker breaks the whole pool
     ship = False
 
@@ -109,7 +108,6 @@ class RayExecutor:
     """
 
     name = "ray"
-    watch_parent = False  # Ray workers are children of the raylet, not of the sweep
     restart_on_death = False
 
     def __init__(self, address: str | None = None, workers: int | None = None, ship: bool = False):

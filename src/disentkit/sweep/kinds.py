@@ -39,28 +39,19 @@ def _set_threads() -> None:
         torch.set_num_threads(threads)
 
 
-def _train_or_resume(train, config, run_dir: Path) -> Path:
-    """A re-queued job (its process was killed) continues from its latest checkpoint."""
-    import shutil
-
-    if (run_dir / "checkpoints" / "latest.safetensors").exists():
-        print(f"resuming the killed attempt's run from {run_dir}/checkpoints", flush=True)
-        return train(None, run_dir, resume=True, progress=False)
-    if run_dir.exists():  # killed before its first checkpoint: nothing worth keeping
-        shutil.rmtree(run_dir)
-    return train(config, run_dir, progress=False)
-
-
 @register_job("train")
 def train_job(config: dict, job_dir: Path) -> dict:
     """Train one model with :func:`disentkit.train.train`; the run folder is ``job_dir/run``."""
-    from disentkit.train import TrainConfig, apply_preset, train
+    from disentkit.train import TrainConfig, apply_preset
+    from disentkit.train.loop import resumable, train_or_resume
 
     _set_threads()
     options = {k: v for k, v in config.items() if not k.startswith("_")}
     train_config = from_dict(TrainConfig, options)
     train_config = apply_preset(train_config, options.get("preset"), explicit=set(options)).validate()
-    run = _train_or_resume(train, train_config, job_dir / "run")
+    if resumable(job_dir / "run"):  # a re-queued job whose process was killed
+        print(f"resuming the killed attempt's run from {job_dir / 'run'}/checkpoints", flush=True)
+    run = train_or_resume(train_config, job_dir / "run", progress=False)
     summary = {k: options.get(k) for k in ("data", "method", "beta", "seed", "steps")}
     return {"kind": "train", **summary, "run": str(Path(run).resolve())}
 

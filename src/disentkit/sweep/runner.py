@@ -50,23 +50,20 @@ def _now() -> str:
 
 
 class _Heartbeat:
-    """Touch the ``running`` marker every lease/3 s; optionally die with the sweep's process.
+    """Touch the ``running`` marker every lease/3 s while the job runs.
 
-    ``watch_parent``: a process-pool worker whose parent (the sweep) was SIGKILLed is re-parented;
-    it then exits at once so that the resumed sweep never races an orphan on the same job.
+    (A process-pool worker whose sweep was SIGKILLed exits by itself: see
+    ``executors._exit_with_parent``.)
     """
 
-    def __init__(self, marker: Path, lease: float, watch_parent: bool):
+    def __init__(self, marker: Path, lease: float):
         self.marker, self.period = marker, max(lease / 3.0, 0.2)
-        self.parent = os.getppid() if watch_parent else None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._beat, daemon=True, name="disentkit-heartbeat")
 
     def _beat(self) -> None:
         next_touch = time.monotonic() + self.period
         while not self._stop.wait(0.25):
-            if self.parent is not None and os.getppid() != self.parent:
-                os._exit(70)  # the sweep is gone: a resumed sweep will re-queue this job
             if time.monotonic() >= next_touch:
                 with contextlib.suppress(OSError):
                     os.utime(self.marker)
@@ -105,7 +102,7 @@ def execute_job(task: dict) -> dict:
     """Run one job described by ``task`` and return ``{"key", "status", "error", "duration"}``.
 
     ``task`` keys: ``key``, ``kind``, ``module``, ``config``, ``deps``, ``job_dir``, ``inputs``
-    (role → folder), ``attempt``, ``lease``, ``watch_parent``, ``capture`` (redirect fds 1/2
+    (role → folder), ``attempt``, ``lease``, ``capture`` (redirect fds 1/2
     to the log; off when the job runs inside the driver), and ``ship`` (driver-storage mode:
     run in a scratch folder and return the files instead of writing them in place).
     """
@@ -138,7 +135,7 @@ def _execute_in(folder: Path, task: dict, marker: Path) -> dict:
         _capture_output(folder / "log.txt") if task.get("capture", True) else _plain_log(folder / "log.txt")
     )
     with (
-        _Heartbeat(marker, task.get("lease", LEASE_SECONDS), task.get("watch_parent", False)),
+        _Heartbeat(marker, task.get("lease", LEASE_SECONDS)),
         capture as log,
     ):
         log.write(

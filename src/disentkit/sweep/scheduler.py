@@ -177,7 +177,6 @@ class _Scheduler:
             "inputs": inputs,
             "attempt": self.attempts.get(job.key, 0) + 1,
             "lease": self.lease,
-            "watch_parent": self.executor.watch_parent,
             "ship": self.executor.ship,
             "environment": self._environment,
             "environment_of": [hostname(), sys.executable],

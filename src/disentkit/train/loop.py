@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 
 from disentkit.config import environment_info, load_config, save_config
-from disentkit.device import pick_device
+from disentkit.device import pick_device, prefers_channels_last
 from disentkit.errors import DisentkitError
 from disentkit.models.architectures import check_observation_shape
 from disentkit.models.objectives import get_objective
@@ -54,7 +54,7 @@ def build_model(config: TrainConfig, channels: int, device: torch.device) -> VAE
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed)
         model = VAE(config.arch, channels, config.latent_dim)
-    return model.to(device)
+    return model.to(device).use_channels_last(prefers_channels_last(device))
 
 
 def beta_at(config: TrainConfig, step: int) -> float:
@@ -147,6 +147,27 @@ def train(
     finally:
         stream.close()
     return out
+
+
+def resumable(out_dir: str | Path) -> bool:
+    """Whether ``out_dir`` holds a run that ``train(None, out_dir, resume=True)`` can continue."""
+    return (Path(out_dir) / "checkpoints" / "latest.safetensors").exists()
+
+
+def train_or_resume(config: TrainConfig, out_dir: str | Path, dataset=None, **options) -> Path:
+    """Continue the run in ``out_dir`` from its latest checkpoint, else train ``config`` there afresh.
+
+    For folders the library owns (sweep jobs, transfers, the quickstart): a folder left by a run
+    killed before its first checkpoint holds nothing worth keeping and is cleared. ``options`` go to
+    :func:`train` (``init_from`` only applies to a fresh start).
+    """
+    out = Path(out_dir)
+    if resumable(out):
+        options.pop("init_from", None)
+        return train(None, out, dataset=dataset, resume=True, **options)
+    if out.exists():
+        shutil.rmtree(out)
+    return train(config, out, dataset=dataset, **options)
 
 
 def _make_optimizer(model: VAE, config: TrainConfig, device: torch.device) -> torch.optim.Adam:

@@ -124,9 +124,6 @@ class GraphStep(EagerStep):
         self.noise = torch.zeros(rows, self.model.latent_dim, device=self.device)
         self.optimizer.zero_grad(set_to_none=True)
         self.graph = torch.cuda.CUDAGraph()
-        saved = self.log_acc.clone(), self.ckpt_acc.clone()
+        # Capturing records the kernels without running them: the log sums are untouched.
         with torch.cuda.graph(self.graph, capture_error_mode="thread_local"), self._autocast():
             self._update(self.static, self.beta, self.noise)
-        # Capturing records the kernels without running them, but reset the sums in case.
-        self.log_acc.copy_(saved[0])
-        self.ckpt_acc.copy_(saved[1])

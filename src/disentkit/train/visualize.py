@@ -23,8 +23,9 @@ def _to_uint8(images: np.ndarray) -> np.ndarray:
     return np.repeat(arr, 3, axis=-1) if arr.shape[-1] == 1 else arr
 
 
-def _grid(rows: list[np.ndarray], pad: int = 2) -> Image.Image:
-    """Rows of equally sized uint8 images (each row (m, H, W, 3)) → one PIL image."""
+def image_grid(rows: list[np.ndarray], pad: int = 2) -> Image.Image:
+    """Rows of equally sized images (each row (m, H, W, C), float [0, 1] or uint8) → one RGB PIL image."""
+    rows = [_to_uint8(r) for r in rows]
     height, width = rows[0].shape[1:3]
     cols = max(len(r) for r in rows)
     canvas = np.full((len(rows) * (height + pad) + pad, cols * (width + pad) + pad, 3), 128, np.uint8)
@@ -39,6 +40,35 @@ def kl_order(mu: np.ndarray, logvar: np.ndarray) -> tuple[np.ndarray, np.ndarray
     """Dimension order by decreasing mean KL to N(0, 1), and the KL values."""
     kl = 0.5 * (mu**2 + np.exp(logvar) - logvar - 1.0).mean(0)
     return np.argsort(-kl, kind="stable"), kl
+
+
+def reconstruction_rows(model: TrainedModel, images: np.ndarray) -> list[np.ndarray]:
+    """[inputs, reconstructions of their posterior means] as uint8 RGB rows (inputs at the model's 64 px)."""
+    recon = _to_uint8(model.decode(model.encode(images)[0]))
+    originals = _to_uint8(images)
+    if originals.shape[1:3] != recon.shape[1:3]:  # 128-px inputs are shown at the model's 64 px
+        size = (recon.shape[2], recon.shape[1])
+        originals = np.stack([np.asarray(Image.fromarray(o).resize(size, Image.BOX)) for o in originals])
+    return [originals, recon]
+
+
+def traversal_rows(
+    model: TrainedModel, images: np.ndarray, n_steps: int = 9, limit: float = 2.5
+) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
+    """One row per latent dimension, most informative first: the code of ``images[0]`` with that
+    dimension set to ``n_steps`` values in [−limit, limit] (prior standard deviations).
+
+    Returns the uint8 RGB rows, the dimension order and each dimension's mean KL on ``images``.
+    """
+    mu, logvar = model.encode(images)
+    order, kl = kl_order(mu, logvar)
+    values = np.linspace(-limit, limit, n_steps, dtype=np.float32)
+    rows = []
+    for dim in order:
+        codes = np.repeat(mu[:1], n_steps, axis=0)
+        codes[:, dim] = values
+        rows.append(_to_uint8(model.decode(codes)))
+    return rows, order, kl
 
 
 def visualize(
@@ -61,22 +91,10 @@ def visualize(
         raise DisentkitError("visualize needs at least one image")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    mu, logvar = model.encode(images)
-    order, kl = kl_order(mu, logvar)
     written = [out / "reconstructions.png", out / "traversals.png"]
-    recon = model.decode(mu)
-    originals = _to_uint8(images)
-    if originals.shape[1:3] != recon.shape[1:3]:  # 128-px inputs are shown at the model's 64 px
-        size = (recon.shape[2], recon.shape[1])
-        originals = np.stack([np.asarray(Image.fromarray(o).resize(size, Image.BOX)) for o in originals])
-    _grid([originals, _to_uint8(recon)]).save(written[0])
-    values = np.linspace(-limit, limit, n_steps, dtype=np.float32)
-    rows = []
-    for rank, dim in enumerate(order):
-        codes = np.repeat(mu[:1], n_steps, axis=0)
-        codes[:, dim] = values
-        frames = _to_uint8(model.decode(codes))
-        rows.append(frames)
+    image_grid(reconstruction_rows(model, images)).save(written[0])
+    rows, order, kl = traversal_rows(model, images, n_steps, limit)
+    for rank, (dim, frames) in enumerate(zip(order, rows, strict=True)):
         gif = out / f"traversal_{rank:02d}_dim{dim}_kl{kl[dim]:.2f}.gif"
         pil = [
             Image.fromarray(f).resize((128, 128), Image.NEAREST)
@@ -84,5 +102,5 @@ def visualize(
         ]
         pil[0].save(gif, save_all=True, append_images=pil[1:], duration=80, loop=0)
         written.append(gif)
-    _grid(rows).save(written[1])
+    image_grid(rows).save(written[1])
     return written

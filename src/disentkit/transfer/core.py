@@ -232,21 +232,13 @@ def _finetune_config(source_config, config: TransferConfig, channels: int, label
 
 def _finetune(out: Path, source, adapter, config: TransferConfig, data, progress: bool) -> Path:
     """Run (or reuse, or resume) the fine-tuning; returns its run folder."""
-    from disentkit.train.loop import train
+    from disentkit.train.loop import train_or_resume
 
     run = out / FINETUNE
     if (run / DONE).exists():
         return run
     ft_config = _finetune_config(source.config, config, source.model.channels, adapter.labelled)
-    resume = (run / "checkpoints" / "latest.safetensors").exists()
-    if resume:
-        train(None, run, dataset=data, resume=True, progress=progress)
-    else:
-        if run.exists():  # a folder from a run killed before its first checkpoint
-            import shutil
-
-            shutil.rmtree(run)
-        train(ft_config, run, dataset=data, init_from=source.path, progress=progress)
+    train_or_resume(ft_config, run, dataset=data, init_from=source.path, progress=progress)
     atomic_write_text(run / DONE, "")
     return run
 

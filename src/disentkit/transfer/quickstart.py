@@ -38,23 +38,16 @@ QUICK = {
 
 def _train_source(out: Path, device: str, console: Console) -> Path:
     from disentkit.train.config import TrainConfig, apply_preset
-    from disentkit.train.loop import train
+    from disentkit.train.loop import resumable, train_or_resume
 
     run = out / SOURCE
     if (run / ".done").exists():
         console.print(f"[green]✓[/] source run {run} (reused)")
         return run
-    resume = (run / "checkpoints" / "latest.safetensors").exists()
-    if run.exists() and not resume:
-        shutil.rmtree(run)  # killed before its first checkpoint: start over
     console.print(
-        "[bold]1/4[/] training the CPU-quick Ada-GVAE on dSprites" + (" (resuming)" if resume else "")
+        "[bold]1/4[/] training the CPU-quick Ada-GVAE on dSprites" + (" (resuming)" if resumable(run) else "")
     )
-    if resume:
-        train(None, run, resume=True)
-    else:
-        config = apply_preset(TrainConfig(data="dsprites", device=device), "cpu-quick")
-        train(config, run)
+    train_or_resume(apply_preset(TrainConfig(data="dsprites", device=device), "cpu-quick"), run)
     atomic_write_text(run / ".done", "")
     return run
 
