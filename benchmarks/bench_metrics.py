@@ -138,9 +138,10 @@ def bench_fast_metrics(name, z, y) -> list[list[object]]:
     t_ours = best_of(lambda: mig(z, y), repeat=3)
     t_ref = best_of(lambda: reference_mig(z, y), repeat=1)
     rows.append([name, "MIG", t_ours, t_ref, f"{t_ref / t_ours:.0f}×", "same value asserted"])
-    codes = histogram_discretize(z)
-    t_ours = best_of(lambda: discrete_mutual_info(codes, codes), repeat=3)
-    t_ref = best_of(lambda: reference_mi(z, np.asarray(codes)), repeat=1)
+    codes = histogram_discretize(z)  # the labels side of both: MI between every pair of dimensions
+    # both sides bin z inside the timing (the baseline's np.digitize loop is part of its cost)
+    t_ours = best_of(lambda: discrete_mutual_info(histogram_discretize(z), codes), repeat=3)
+    t_ref = best_of(lambda: reference_mi(z, codes), repeat=1)
     rows.append(
         [name, "MI matrix D×D (modularity / unsupervised)", t_ours, t_ref, f"{t_ref / t_ours:.0f}×", ""]
     )

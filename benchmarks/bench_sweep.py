@@ -41,22 +41,19 @@ def _direct(jobs, root: Path) -> float:
 
 
 def _bookkeeping(jobs, root: Path) -> float:
-    from disentkit.config import environment_info
-    from disentkit.sweep.runner import execute_job
+    from types import SimpleNamespace
 
-    env = environment_info()
+    from disentkit.sweep.runner import execute_job
+    from disentkit.sweep.scheduler import _Scheduler
+    from disentkit.sweep.store import LEASE_SECONDS
+
+    # The scheduler builds each task (so they cannot drift from a sweep's); its executor is only
+    # asked whether to ship files. capture=False: keep this process's stdout/stderr.
+    executor = SimpleNamespace(ship=False)
+    scheduler = _Scheduler(jobs, root, executor, True, 0, LEASE_SECONDS, None, False)
     start = time.perf_counter()
     for job in jobs:
-        task = {
-            "key": job.key,
-            "kind": job.kind,
-            "module": None,
-            "config": job.config,
-            "deps": {},
-            "inputs": {},
-        }
-        task |= {"job_dir": str(root / job.dirname), "attempt": 1, "environment": env, "capture": False}
-        execute_job(task)
+        execute_job(scheduler.task_for(job) | {"capture": False})
     return time.perf_counter() - start
 
 

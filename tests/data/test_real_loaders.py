@@ -95,6 +95,34 @@ def test_coil100_augmented_rotation_scale_and_binary(coil_dir):
     assert binary.shape == (1, 128, 128, 1) and set(np.unique(binary)) == {0, 255}
 
 
+def _record_calls(monkeypatch, owner, name) -> list:
+    """Replace ``owner.name`` by a wrapper that appends each call's first argument to the list returned."""
+    calls, real = [], getattr(owner, name)
+
+    def wrapper(first, *args, **kwargs):
+        calls.append(first)
+        return real(first, *args, **kwargs)
+
+    monkeypatch.setattr(owner, name, wrapper)
+    return calls
+
+
+def test_coil100_decodes_each_file_once(coil_dir, monkeypatch):
+    from PIL import Image
+
+    from disentkit.data import coil
+
+    # the cache holds the whole release: a full pass over COIL-100 never evicts a file
+    assert coil._read_png.cache_info().maxsize >= 100 * 72
+    coil._read_png.cache_clear()
+    opened = _record_calls(monkeypatch, Image, "open")
+    grid = np.array([[o, p] for o in range(2) for p in range(3)])
+    for _ in range(2):
+        get_dataset("coil100", path=coil_dir).render(grid)
+        get_dataset("coil100-augmented", path=coil_dir).render(np.c_[grid, grid])
+    assert len(opened) == len(set(opened)) == 6
+
+
 def test_coil100_errors(tmp_path, coil_dir):
     with pytest.raises(DisentkitError, match="path="):
         get_dataset("coil100")
@@ -145,6 +173,18 @@ def test_rgbd_layout_masks_and_pose(rgbd_dir, rng):
     apple = ds.render(np.array([[0, 0]]), rng)[0]
     assert apple[:, :8].max() == 0  # masked and padded: black outside the object
     assert apple[32, 32, 0] in (140, 180)  # an apple instance's colour inside
+
+
+@pytest.mark.parametrize("name", ["rgbd-objects", "rgbd-objects-depth"])
+def test_rgbd_decodes_each_file_once(rgbd_dir, rng, monkeypatch, name):
+    from disentkit.data import rgbd
+
+    read = _record_calls(monkeypatch, rgbd, "_read")
+    ds = get_dataset(name, path=rgbd_dir)
+    factors = ds.sample_factors(200, rng)
+    first = ds.render(factors, np.random.default_rng(1))
+    np.testing.assert_array_equal(ds.render(factors, np.random.default_rng(1)), first)
+    assert len(read) == len(set(read)) == 2 * len(ds)  # every record drawn; its two files read once
 
 
 def test_rgbd_depth_modality(rgbd_dir, rng):

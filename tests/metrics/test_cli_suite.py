@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -12,6 +13,7 @@ import disentkit
 from disentkit.cli import app, main
 from disentkit.errors import DisentkitError
 from disentkit.metrics import METRICS, evaluate_model, evaluate_representation
+from disentkit.metrics.suite import SuiteOptions
 
 from .conftest import ToyDataset, identity_encoder
 
@@ -40,11 +42,12 @@ def test_registry_and_options(arrays):
 def test_evaluate_representation_records_everything(arrays):
     z, y = arrays
     out = evaluate_representation(
-        z, y, ["a", "b", "c"], metrics="omes,dci,downstream_gbt,mig", rng=np.random.default_rng(0),
+        z, y, ["a", "b", "c"], metrics="omes,dci,downstream_gbt,mig,modularity", rng=np.random.default_rng(0),
         gbt_params={"n_estimators": 5}, n_jobs=1, alpha=1.0,
     )  # fmt: skip
     json.dumps(out, allow_nan=False)
-    assert list(out["metrics"]) == ["omes", "dci", "downstream_gbt", "mig"]
+    assert list(out["metrics"]) == ["omes", "dci", "downstream_gbt", "mig", "modularity"]
+    assert out["metrics"]["modularity"]["settings"]["n_jobs"] == 1  # the suite's option reaches every metric
     assert out["settings"]["alpha"] == 1.0 and out["metrics"]["omes"]["settings"]["alpha"] == 1.0
     assert out["summary"]["omes"] == pytest.approx(out["summary"]["omes.os"])  # α = 1 → OMES = OS
     assert out["metrics"]["downstream_gbt"]["pruned_dims"] == out["metrics"]["omes"]["pruned_dims"]
@@ -86,6 +89,7 @@ def test_cli_release_format_json_and_plots(tmp_path, arrays):
     assert data["factor_names"] == ["shape", "scale", "position"]
     assert len(data["metrics"]["omes"]["S"]) == 4 and len(data["metrics"]["omes"]["S"][0]) == 3
     assert data["inputs"]["which"] == "mean" and data["seed"] == 0
+    assert data["settings"] == json.loads(json.dumps(dataclasses.asdict(SuiteOptions())))  # unset: defaults
     for name in ("association_matrix.png", "omes_per_factor.png"):
         assert (tmp_path / "plots" / name).stat().st_size > 1000
     release = runner.invoke(

@@ -153,6 +153,8 @@ def test_parallel_fits_identical_to_sequential():
     )
     assert seq[0].to_dict() | {"settings": None} == par[0].to_dict() | {"settings": None}
     assert seq[1].test_accuracy_pruned == par[1].test_accuracy_pruned
+    seq, par = (modularity_explicitness(z, y, rng=np.random.default_rng(4), n_jobs=j) for j in (1, 2))
+    assert seq.to_dict() | {"settings": None} == par.to_dict() | {"settings": None}
 
 
 def test_fast_mode_is_labelled():
@@ -232,15 +234,14 @@ def test_fast_gbt_on_a_small_sample_with_many_classes():
     assert train_acc > 0.5 and test_acc > 0.5  # chance is 1/18
 
 
-def test_sap_threads_leave_the_warning_filters_alone():
+@pytest.mark.parametrize("metric", [sap, modularity_explicitness])
+def test_threaded_fits_leave_the_warning_filters_alone(metric):
     """catch_warnings inside the threaded fits raced on the process-wide filter list."""
     import warnings
-
-    from disentkit.metrics import sap
 
     before = list(warnings.filters)
     rng = np.random.default_rng(0)
     z, y = rng.normal(size=(600, 5)), rng.integers(0, 3, size=(600, 3))
     for _ in range(5):
-        sap(z, y, rng=np.random.default_rng(1), n_jobs=4, n_train=400, n_test=200)
+        metric(z, y, rng=np.random.default_rng(1), n_jobs=4, n_train=400, n_test=200)
     assert list(warnings.filters) == before

@@ -16,6 +16,7 @@ from typing import Literal
 import numpy as np
 import torch
 
+from disentkit.data.tensors import unit_float
 from disentkit.errors import DisentkitError
 
 KRule = int | Literal["random"]
@@ -135,7 +136,7 @@ class GroundTruthDataset(ABC):
         seed = None if generator is None else int(torch.randint(0, 2**62, (1,), generator=generator))
         rng = None if seed is None else np.random.default_rng(seed)
         images = self.render(factors.detach().cpu().numpy(), rng)
-        return torch.from_numpy(images).to(device).permute(0, 3, 1, 2).float().div_(255.0)
+        return unit_float(torch.from_numpy(images).to(device).permute(0, 3, 1, 2))
 
     def sample_observations(self, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         """``(images uint8 (n,H,W,C), factors (n,K))``."""

@@ -241,11 +241,13 @@ def continuity(mu: np.ndarray, logvar: np.ndarray, angles: np.ndarray) -> float:
     of a circle) or uneven resolution makes it small.
     """
     order = np.argsort(angles)
-    mu, logvar = np.asarray(mu)[order], np.asarray(logvar)[order]
-    nxt = np.roll(np.arange(len(order)), -1)
-    var_i, var_j = np.exp(logvar), np.exp(logvar[nxt])
-    s = 0.5 * (var_i + var_j)
-    dist = ((mu - mu[nxt]) ** 2 / (8 * s) + 0.5 * np.log(s / np.sqrt(var_i * var_j))).sum(-1)
+    nxt = np.roll(order, -1)
+
+    def pairs(a):  # each neighbour pair as a two-point channel (N, 2, D): O(N), not all N x N pairs
+        a = np.asarray(a, dtype=np.float64)
+        return torch.from_numpy(np.stack([a[order], a[nxt]], 1))
+
+    dist = bhattacharyya_rows(pairs(mu), pairs(logvar), slice(0, 1))[:, 0, 1].numpy()
     return float(np.median(dist) / max(dist.max(), 1e-300))
 
 

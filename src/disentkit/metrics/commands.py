@@ -139,45 +139,23 @@ def print_table(result: dict) -> None:
 
 def write_plots(result: dict, folder: Path) -> list[Path]:
     """Association-matrix heatmap (dims × factors, annotated) and per-factor OMES/OS/MES bars."""
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
+    from disentkit.metrics.plots import association_figure, omes_bars_figure
 
     if "omes" not in result["metrics"]:
         raise DisentkitError("--plot needs the omes metric (add it to --metrics)")
     om = result["metrics"]["omes"]
     folder.mkdir(parents=True, exist_ok=True)
-    s = np.array([[np.nan if v is None else v for v in row] for row in om["S"]], dtype=float)
-    names = om["factor_names"]
-    fig, ax = plt.subplots(figsize=(1.2 + 0.9 * len(names), 1.0 + 0.45 * len(s)))
-    image = ax.imshow(s, vmin=0, vmax=1, cmap="viridis", aspect="auto")
-    for (j, f), value in np.ndenumerate(s):
-        ax.text(f, j, "nan" if np.isnan(value) else f"{value:.2f}", ha="center", va="center",
-                color="white" if not np.isnan(value) and value < 0.6 else "black", fontsize=8)  # fmt: skip
-    inactive = set(om["inactive_dims"])
-    ax.set_xticks(range(len(names)), names, rotation=30, ha="right")
-    ax.set_yticks(range(len(s)), [f"z{j}" + (" (inactive)" if j in inactive else "") for j in range(len(s))])
-    ax.set_title("OMES association matrix S")
-    fig.colorbar(image, ax=ax)
-    fig.tight_layout()
-    heatmap = folder / "association_matrix.png"
-    fig.savefig(heatmap, dpi=120)
-    plt.close(fig)
-    fig, ax = plt.subplots(figsize=(1.5 + 1.1 * len(names), 3.5))
-    x = np.arange(len(names))
-    for i, key in enumerate(("omes", "os", "mes")):
-        values = [np.nan if v is None else v for v in om[f"{key}_per_factor"]]
-        ax.bar(x + (i - 1) * 0.27, values, width=0.27, label=key.upper())
-    ax.set_xticks(x, names, rotation=30, ha="right")
-    ax.set_ylim(0, 1)
-    ax.legend()
-    ax.set_title(f"OMES {om['omes']:.3f} (OS {om['os']:.3f}, MES {om['mes']:.3f})")
-    fig.tight_layout()
-    bars = folder / "omes_per_factor.png"
-    fig.savefig(bars, dpi=120)
-    plt.close(fig)
-    return [heatmap, bars]
+    written = []
+    for name, fig in (
+        ("association_matrix.png", association_figure(om)),
+        ("omes_per_factor.png", omes_bars_figure({"": om})),
+    ):
+        fig.savefig(folder / name, dpi=120)
+        plt.close(fig)
+        written.append(folder / name)
+    return written
 
 
 # ---------------------------------------------------------------------------- command
@@ -228,21 +206,26 @@ def evaluate(
     json_out: Path = typer.Option(None, "--json", help="write every result, setting and version here"),
     plot: Path = typer.Option(None, "--plot", help="folder for the association heatmap and OMES bars"),
     seed: int = typer.Option(0, help="seed of the only random generator"),
-    fast: bool = typer.Option(
-        False, help="histogram GBT for DCI/downstream (NOT comparable with published numbers)"
+    # Suite options default to None = "not given": SuiteOptions then applies its own defaults, so
+    # the CLI cannot drift from them (reading them here would import scikit-learn at CLI start-up).
+    fast: bool | None = typer.Option(
+        None, help="histogram GBT for DCI/downstream (NOT comparable with published numbers)"
     ),
-    n_jobs: int = typer.Option(-1, help="parallel classifier fits (-1: all cores)"),
+    n_jobs: int | None = typer.Option(None, help="parallel classifier fits (-1: all cores)"),
     model: Path = typer.Option(None, "--model", help="a trained run folder (intervention mode)"),
     data: str = typer.Option(None, "--data", help="dataset name for --model"),
     n: int = typer.Option(15_000, help="--model: observations sampled for the array metrics"),
-    pairs: int = typer.Option(10_000, help="--model: OMES intervention pairs per factor"),
-    alpha: float = typer.Option(0.5, help="OMES α: 1 = OS (modularity), 0 = MES (compactness)"),
-    pooling: str = typer.Option("avg", help="OMES pooling over dimensions: avg or max"),
-    association: str = typer.Option(
-        "product", help="factor → dimension rule: product (argmax o·S) or release"
+    pairs: int | None = typer.Option(None, help="--model: OMES intervention pairs per factor"),
+    alpha: float | None = typer.Option(None, help="OMES α: 1 = OS (modularity), 0 = MES (compactness)"),
+    pooling: str | None = typer.Option(None, help="OMES pooling over dimensions: avg or max"),
+    association: str | None = typer.Option(
+        None, help="factor → dimension rule: product (argmax o·S) or release"
     ),
 ) -> None:
-    """Score a representation: OMES, DCI, MIG, SAP, modularity, downstream accuracy and more."""
+    """Score a representation: OMES, DCI, MIG, SAP, modularity, downstream accuracy and more.
+
+    Options left unset take the suite's defaults (docs/metrics.md, "Defaults and their sources").
+    """
     from disentkit.config import atomic_write_text
     from disentkit.metrics.suite import DEFAULT_ARRAY_METRICS, DEFAULT_MODEL_METRICS
 
@@ -251,11 +234,13 @@ def evaluate(
     if (representation is None) == (model is None):
         raise DisentkitError("give either --representation z --factors y, or --model RUN --data NAME")
     rng = np.random.default_rng(seed)
-    options = {"fast": fast, "n_jobs": n_jobs, "alpha": alpha, "pooling": pooling, "association": association}
+    given = {"fast": fast, "n_jobs": n_jobs, "alpha": alpha, "pooling": pooling, "association": association}
+    if model is not None:
+        given["omes_n_pairs"] = pairs
+    options = {name: value for name, value in given.items() if value is not None}
     if model is None:
         result = _from_files(representation, factors, which, metrics or DEFAULT_ARRAY_METRICS, rng, options)
     else:
-        options["omes_n_pairs"] = pairs
         result = _from_model(model, data, n, metrics or DEFAULT_MODEL_METRICS, rng, options)
     result["seed"] = seed
     print_table(result)

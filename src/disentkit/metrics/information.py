@@ -169,9 +169,7 @@ def _auc(y_true: np.ndarray, proba: np.ndarray, classes: np.ndarray) -> float:
 
 def explicitness_per_factor(z_train, y_train, z_test, y_test, seed: int) -> tuple[float, float]:
     """ROC-AUC (train, test) of a default LogisticRegression on standardised codes."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)  # the reference's max_iter, kept
-        clf = LogisticRegression(random_state=seed).fit(z_train, y_train)
+    clf = LogisticRegression(random_state=seed).fit(z_train, y_train)
     return (
         _auc(y_train, clf.predict_proba(z_train), clf.classes_),
         _auc(y_test, clf.predict_proba(z_test), clf.classes_),
@@ -205,7 +203,11 @@ def modularity_explicitness(
         (explicitness_per_factor, (ztr, y_tr[:, k], zte, y_te[:, k], s))
         for k, s in enumerate(seeds(rng, y.shape[1]))
     ]
-    scores = run_parallel(tasks, n_jobs)
+    # Threads (lbfgs releases the GIL): loky's process start-up costs more than K small fits. One
+    # warning filter around them, as in SAP: catch_warnings inside threads races on the global list.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)  # the reference's max_iter, kept
+        scores = run_parallel(tasks, n_jobs, threads=True)
     train, test = np.array(scores).T
     return ModularityResult(
         modularity=float(per_dim.mean()),

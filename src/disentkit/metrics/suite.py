@@ -107,27 +107,44 @@ def resolve_metrics(metrics: Iterable[str] | str, allow_interventional: bool) ->
     return list(dict.fromkeys(names))
 
 
-def summary(results: dict) -> dict[str, float | None]:
-    """Headline numbers ``{"omes": …, "dci.disentanglement": …}`` of a results dict."""
-    keys = {
-        "omes": ["omes", "os", "mes"],
-        "dci": ["disentanglement", "completeness", "informativeness_test"],
-        "downstream_gbt": ["mean_test_accuracy_full", "mean_test_accuracy_pruned"],
-        "downstream_mlp": ["mean_test_accuracy_full", "mean_test_accuracy_pruned"],
-        "mig": ["mig"],
-        "sap": ["sap"],
-        "modularity": ["modularity", "explicitness_test"],
-        "unsupervised": [
+# Each metric's headline numbers: result key → column name in sweep tables
+# (``disentkit.sweep.kinds.normalize_metrics``). ``summary`` names them ``metric.key``.
+HEADLINES: dict[str, dict[str, str]] = {
+    "omes": {"omes": "omes", "os": "os", "mes": "mes"},
+    "dci": {
+        "disentanglement": "dci_disentanglement",
+        "completeness": "dci_completeness",
+        "informativeness_test": "dci_informativeness",
+    },
+    "downstream_gbt": {
+        "mean_test_accuracy_full": "acc.gbt.full.mean",
+        "mean_test_accuracy_pruned": "acc.gbt.pruned.mean",
+    },
+    "downstream_mlp": {
+        "mean_test_accuracy_full": "acc.mlp.full.mean",
+        "mean_test_accuracy_pruned": "acc.mlp.pruned.mean",
+    },
+    "mig": {"mig": "mig"},
+    "sap": {"sap": "sap"},
+    "modularity": {"modularity": "modularity", "explicitness_test": "explicitness"},
+    "unsupervised": {
+        key: key
+        for key in (
             "gaussian_total_correlation",
             "gaussian_wasserstein_correlation_norm",
             "mutual_info_score",
-        ],
-        "beta_vae": ["eval_accuracy"],
-        "factor_vae": ["eval_accuracy"],
-    }
+        )
+    },
+    "beta_vae": {"eval_accuracy": "betavae"},
+    "factor_vae": {"eval_accuracy": "factorvae"},
+}
+
+
+def summary(results: dict) -> dict[str, float | None]:
+    """Headline numbers ``{"omes": …, "dci.disentanglement": …}`` of a results dict."""
     out = {}
     for name, result in results.items():
-        for key in keys.get(name, []):
+        for key in HEADLINES.get(name, {}):
             out[name if key == name else f"{name}.{key}"] = result.get(key)
     return out
 
@@ -161,7 +178,7 @@ def _run_array_metrics(z, y, names, wanted, opts: SuiteOptions, rng, omes_result
         results["sap"] = classifiers.sap(z, y, names, rng=rng, c=opts.sap_c, **common)
     if "modularity" in wanted:
         results["modularity"] = information.modularity_explicitness(
-            z, y, names, rng=rng, n_bins=opts.n_bins, n_train=opts.n_train, n_test=opts.n_test
+            z, y, names, rng=rng, n_bins=opts.n_bins, **common
         )
     if "unsupervised" in wanted:
         results["unsupervised"] = information.unsupervised_scores(z, n_bins=opts.n_bins)

@@ -19,6 +19,7 @@ import numpy as np
 
 from disentkit.config import atomic_write_text
 from disentkit.errors import DisentkitError
+from disentkit.metrics.plots import association_figure, omes_bars_figure
 
 TRAVERSAL_RANGE = 2.0
 TRAVERSAL_STEPS = 7
@@ -124,49 +125,6 @@ def traversal(model, images: np.ndarray) -> str:
     return _image_png(image_grid(rows, pad=1), scale=1)
 
 
-def association_heatmap(s: list, names: list[str], title: str) -> str:
-    """OMES association matrix S (dimensions × factors)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    arr = np.array([[np.nan if v is None else v for v in row] for row in s], dtype=float)
-    fig, ax = plt.subplots(figsize=(0.6 * len(names) + 1.6, 0.3 * arr.shape[0] + 1.2))
-    im = ax.imshow(
-        arr, cmap="viridis", vmin=0, vmax=max(1e-6, float(np.nanmax(arr)) if np.isfinite(arr).any() else 1)
-    )
-    ax.set_xticks(range(len(names)), names, rotation=45, ha="right", fontsize=8)
-    ax.set_yticks(range(arr.shape[0]), [f"z{d}" for d in range(arr.shape[0])], fontsize=7)
-    ax.set_title(title, fontsize=10)
-    fig.colorbar(im, ax=ax, fraction=0.05)
-    return _png(fig)
-
-
-def omes_bars(before: dict, after: dict | None, names: list[str]) -> str:
-    """Per-factor OMES / OS / MES, before and after fine-tuning."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    keys = ("omes_per_factor", "os_per_factor", "mes_per_factor")
-    fig, axes = plt.subplots(1, 3, figsize=(10, 2.6), sharey=True)
-    x = np.arange(len(names))
-    for ax, key in zip(axes, keys, strict=True):
-        b = np.array([np.nan if v is None else v for v in before[key]], dtype=float)
-        ax.bar(x - 0.2, b, 0.4, label="before", color="#999")
-        if after is not None:
-            a = np.array([np.nan if v is None else v for v in after[key]], dtype=float)
-            ax.bar(x + 0.2, a, 0.4, label="after", color="#d62728")
-        ax.set_xticks(x, names, rotation=45, ha="right", fontsize=8)
-        ax.set_title(key.split("_")[0].upper(), fontsize=10)
-        ax.set_ylim(0, 1)
-    axes[0].legend(fontsize=7)
-    fig.tight_layout()
-    return _png(fig)
-
-
 # ------------------------------------------------------------------------------------- sections
 def _load_model(run: Path):
     from disentkit import load_run
@@ -235,20 +193,12 @@ def transfer_section(folder: Path) -> str:
     before, after = result.get("before"), result.get("after")
     if names and before and "omes" in before:
         parts.append("<h3>OMES association matrix S</h3>")
-        parts.append(
-            _figure(
-                association_heatmap(before["omes"]["S"], before["omes"]["factor_names"], "before"), "before"
-            )
-        )
+        parts.append(_figure(_png(association_figure(before["omes"], "before")), "before"))
         if after and "omes" in after:
-            parts.append(
-                _figure(
-                    association_heatmap(after["omes"]["S"], after["omes"]["factor_names"], "after"), "after"
-                )
-            )
+            parts.append(_figure(_png(association_figure(after["omes"], "after")), "after"))
         parts.append("<h3>Per-factor OMES / OS / MES</h3>")
         parts.append(
-            omes_bars(before["omes"], after["omes"] if after else None, before["omes"]["factor_names"])
+            _png(omes_bars_figure({"before": before["omes"]} | ({"after": after["omes"]} if after else {})))
         )
     samples = folder / SAMPLES
     if samples.exists():

@@ -168,21 +168,16 @@ def normalize_metrics(raw: dict) -> dict[str, float]:
     ``acc.<gbt|mlp>.<full|pruned>.<factor>`` and ``.mean``, plus top-level numbers (e.g.
     reconstruction, KL) as they are.
     """
+    from disentkit.metrics.suite import HEADLINES
+
     results = raw.get("metrics", raw) if isinstance(raw, dict) else {}
     out: dict[str, float] = {k: float(v) for k, v in results.items() if _is_number(v)}
+    for name, columns in HEADLINES.items():
+        if not name.startswith("downstream_"):  # per-factor accuracies below, from either layout
+            _scalars(out, results.get(name), columns)
     omes = results.get("omes")
-    _scalars(out, omes, {"omes": "omes", "os": "os", "mes": "mes"})
     if omes:
         _per_factor(out, "omes", omes.get("factor_names"), omes.get("omes_per_factor"))
-    dci = {"disentanglement": "dci_disentanglement", "completeness": "dci_completeness"}
-    _scalars(out, results.get("dci"), dci | {"informativeness_test": "dci_informativeness"})
-    _scalars(out, results.get("mig"), {"mig": "mig"})
-    _scalars(out, results.get("sap"), {"sap": "sap"})
-    _scalars(
-        out, results.get("modularity"), {"modularity": "modularity", "explicitness_test": "explicitness"}
-    )
-    _scalars(out, results.get("beta_vae"), {"eval_accuracy": "betavae"})
-    _scalars(out, results.get("factor_vae"), {"eval_accuracy": "factorvae"})
     for kind in ("gbt", "mlp", "hgb"):
         _downstream(
             out, kind, results.get(f"downstream_{kind}") or (results.get("downstream") or {}).get(kind)

@@ -164,7 +164,8 @@ class _Scheduler:
         job = self.jobs[key]
         return self.state[key] == "pending" and all(self.state[d] == "done" for d in job.deps.values())
 
-    def _task(self, job: Job) -> dict:
+    def task_for(self, job: Job) -> dict:
+        """The task dict that an executor runs for ``job`` (see ``runner.execute_job``)."""
         folder = job_dir(self.results, job.dirname)
         inputs = {role: str(job_dir(self.results, self.jobs[k].dirname)) for role, k in job.deps.items()}
         task = {
@@ -201,7 +202,7 @@ class _Scheduler:
 
     def _submit(self, key: str) -> None:
         job = self.jobs[key]
-        future = self.executor.submit(self._task(job), job.resources)
+        future = self.executor.submit(self.task_for(job), job.resources)
         self.attempts[key] = self.attempts.get(key, 0) + 1
         self.inflight[future] = key
         self.state[key] = "submitted"
