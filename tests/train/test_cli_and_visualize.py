@@ -6,7 +6,7 @@ from PIL import Image
 
 from disentkit.cli import main
 from disentkit.train import load_run, train
-from disentkit.train.visualize import kl_order, visualize
+from disentkit.train.visualize import kl_order, traversal_rows, visualize
 
 
 def cli(args):
@@ -78,3 +78,22 @@ def test_trained_run_plugs_into_disentkit_evaluate(tmp_path):
     result = json.loads(report.read_text())
     assert {"mig", "omes"} <= set(result["metrics"]) and result["n_dims"] == 10
     assert result["inputs"]["model"] == str(out)
+
+
+def test_traversal_rows_sweep_one_dimension_each_in_kl_order():
+    decoded = []
+
+    class Recorder:  # stands in for a TrainedModel: records the codes it is asked to decode
+        def decode(self, z):
+            decoded.append(z.copy())
+            return np.zeros((len(z), 4, 4, 1), np.float32)
+
+    rng = np.random.default_rng(0)
+    mu, logvar = rng.normal(size=(3, 4)).astype(np.float32), np.zeros((3, 4), np.float32)
+    rows, order, _ = traversal_rows(Recorder(), mu, logvar, n_steps=5, limit=2.0)
+    assert len(decoded) == 1 and len(rows) == 4 and rows[0].shape == (5, 4, 4, 3)
+    codes = decoded[0].reshape(4, 5, 4)
+    for row, dim in enumerate(order):
+        expected = np.repeat(mu[:1], 5, axis=0)
+        expected[:, dim] = np.linspace(-2.0, 2.0, 5)
+        np.testing.assert_allclose(codes[row], expected)

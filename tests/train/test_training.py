@@ -167,8 +167,8 @@ def test_lr_decay_schedule_and_log(tmp_path, squares, tiny_config):
 def test_cpu_models_run_channels_last_with_the_same_numbers(tiny_config):
     model = loop.build_model(tiny_config, 1, torch.device("cpu"))
     conv = next(m for m in model.modules() if isinstance(m, torch.nn.Conv2d))
-    assert model.channels_last and conv.weight.is_contiguous(memory_format=torch.channels_last)
-    plain = loop.build_model(tiny_config, 1, torch.device("cpu")).use_channels_last(False)
+    assert conv.weight.is_contiguous(memory_format=torch.channels_last)
+    plain = loop.build_model(tiny_config, 1, torch.device("cpu")).to(memory_format=torch.contiguous_format)
     x = torch.rand(4, 1, 64, 64, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         for a, b in zip(model.encode(x), plain.encode(x), strict=True):

@@ -20,6 +20,7 @@ from disentkit.errors import DisentkitError, unknown_name
 from disentkit.metrics import classifiers, information, interventional
 from disentkit.metrics import omes_metric as omes
 from disentkit.metrics._common import MetricWarning, json_safe, prepare
+from disentkit.metrics.headlines import HEADLINES
 
 #: name → (needs a dataset, one-line description)
 METRICS: dict[str, tuple[bool, str]] = {
@@ -105,39 +106,6 @@ def resolve_metrics(metrics: Iterable[str] | str, allow_interventional: bool) ->
                 f"evaluate_model (CLI: --model RUN --data NAME) or drop it"
             )
     return list(dict.fromkeys(names))
-
-
-# Each metric's headline numbers: result key → column name in sweep tables
-# (``disentkit.sweep.kinds.normalize_metrics``). ``summary`` names them ``metric.key``.
-HEADLINES: dict[str, dict[str, str]] = {
-    "omes": {"omes": "omes", "os": "os", "mes": "mes"},
-    "dci": {
-        "disentanglement": "dci_disentanglement",
-        "completeness": "dci_completeness",
-        "informativeness_test": "dci_informativeness",
-    },
-    "downstream_gbt": {
-        "mean_test_accuracy_full": "acc.gbt.full.mean",
-        "mean_test_accuracy_pruned": "acc.gbt.pruned.mean",
-    },
-    "downstream_mlp": {
-        "mean_test_accuracy_full": "acc.mlp.full.mean",
-        "mean_test_accuracy_pruned": "acc.mlp.pruned.mean",
-    },
-    "mig": {"mig": "mig"},
-    "sap": {"sap": "sap"},
-    "modularity": {"modularity": "modularity", "explicitness_test": "explicitness"},
-    "unsupervised": {
-        key: key
-        for key in (
-            "gaussian_total_correlation",
-            "gaussian_wasserstein_correlation_norm",
-            "mutual_info_score",
-        )
-    },
-    "beta_vae": {"eval_accuracy": "betavae"},
-    "factor_vae": {"eval_accuracy": "factorvae"},
-}
 
 
 def summary(results: dict) -> dict[str, float | None]:

@@ -44,20 +44,10 @@ class VAE(nn.Module):
         self.arch, self.channels, self.latent_dim = spec.name, channels, latent_dim
         self.encoder = spec.encoder(channels, latent_dim)
         self.decoder = spec.decoder(channels, latent_dim)
-        self.channels_last = False
-
-    def use_channels_last(self, enabled: bool = True) -> VAE:
-        """Store conv weights (and feed inputs) channels-last: oneDNN's faster layout on CPU
-        (measured 1.14–1.30× per training step on 2 cores; benchmarks/RESULTS.md, train)."""
-        self.channels_last = enabled
-        return self.to(memory_format=torch.channels_last if enabled else torch.contiguous_format)
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(mu, logvar)`` of float images ``(n, C, H, W)`` in [0, 1] (resized/expanded to fit)."""
-        x = fit_images(x, self.channels)
-        if self.channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
-        return self.encoder(x)
+        return self.encoder(fit_images(x, self.channels))
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """Per-pixel Bernoulli logits ``(n, C, 64, 64)``."""

@@ -109,22 +109,6 @@ def training_curves(run: Path) -> str:
     return _png(fig)
 
 
-def reconstructions(model, images: np.ndarray) -> str:
-    """Originals (top row) and reconstructions of the posterior means (bottom row)."""
-    from disentkit.train.visualize import image_grid, reconstruction_rows
-
-    return _image_png(image_grid(reconstruction_rows(model, images[:N_RECON]), pad=1))
-
-
-def traversal(model, images: np.ndarray) -> str:
-    """Each latent dimension (rows, most informative first) swept over ±TRAVERSAL_RANGE prior
-    standard deviations in the code of ``images[0]`` (as ``disentkit visualize``)."""
-    from disentkit.train.visualize import image_grid, traversal_rows
-
-    rows, _, _ = traversal_rows(model, images, TRAVERSAL_STEPS, TRAVERSAL_RANGE)
-    return _image_png(image_grid(rows, pad=1), scale=1)
-
-
 # ------------------------------------------------------------------------------------- sections
 def _load_model(run: Path):
     from disentkit import load_run
@@ -148,8 +132,17 @@ def _dataset_samples(config, channels: int, n: int = N_RECON) -> np.ndarray | No
 
 
 def _model_figures(model, images: np.ndarray, label: str) -> str:
-    return _figure(reconstructions(model, images), f"{label}: inputs (top) and reconstructions") + _figure(
-        traversal(model, images[:N_RECON]), f"{label}: latent traversals (rows by KL, ±{TRAVERSAL_RANGE:g})"
+    """Inputs over their reconstructions, and latent traversals of ``images[0]`` (rows by KL), as
+    ``disentkit visualize`` draws them."""
+    from disentkit.train.visualize import image_grid, reconstruction_rows, traversal_rows
+
+    images = images[:N_RECON]
+    mu, logvar = model.encode(images)
+    recon = _image_png(image_grid(reconstruction_rows(model, images, mu), pad=1))
+    rows, _, _ = traversal_rows(model, mu, logvar, TRAVERSAL_STEPS, TRAVERSAL_RANGE)
+    return _figure(recon, f"{label}: inputs (top) and reconstructions") + _figure(
+        _image_png(image_grid(rows, pad=1), scale=1),
+        f"{label}: latent traversals (rows by KL, ±{TRAVERSAL_RANGE:g})",
     )
 
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from disentkit.config import atomic_write_text, from_dict, to_dict
 from disentkit.errors import DisentkitError
+from disentkit.metrics.headlines import HEADLINES
 from disentkit.sweep.jobs import register_job
 
 META_KEYS = ("source", "method", "beta", "seed")
@@ -153,8 +154,9 @@ def _downstream(out: dict, kind: str, result: dict | None) -> None:
     names = result.get("factor_names")
     _per_factor(out, f"acc.{kind}.full", names, result.get("test_accuracy_full"))
     _per_factor(out, f"acc.{kind}.pruned", names, result.get("test_accuracy_pruned"))
-    _scalars(out, result, {"mean_test_accuracy_full": f"acc.{kind}.full.mean"})
-    _scalars(out, result, {"mean_test_accuracy_pruned": f"acc.{kind}.pruned.mean"})
+    _scalars(
+        out, result, {key: column.format(kind=kind) for key, column in HEADLINES["downstream_gbt"].items()}
+    )
 
 
 def normalize_metrics(raw: dict) -> dict[str, float]:
@@ -168,8 +170,6 @@ def normalize_metrics(raw: dict) -> dict[str, float]:
     ``acc.<gbt|mlp>.<full|pruned>.<factor>`` and ``.mean``, plus top-level numbers (e.g.
     reconstruction, KL) as they are.
     """
-    from disentkit.metrics.suite import HEADLINES
-
     results = raw.get("metrics", raw) if isinstance(raw, dict) else {}
     out: dict[str, float] = {k: float(v) for k, v in results.items() if _is_number(v)}
     for name, columns in HEADLINES.items():

@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 
 from disentkit.config import environment_info, load_config, save_config
-from disentkit.device import pick_device, prefers_channels_last
+from disentkit.device import model_memory_format, pick_device
 from disentkit.errors import DisentkitError
 from disentkit.models.architectures import check_observation_shape
 from disentkit.models.objectives import get_objective
@@ -54,7 +54,7 @@ def build_model(config: TrainConfig, channels: int, device: torch.device) -> VAE
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed)
         model = VAE(config.arch, channels, config.latent_dim)
-    return model.to(device).use_channels_last(prefers_channels_last(device))
+    return model.to(device, memory_format=model_memory_format(device))
 
 
 def beta_at(config: TrainConfig, step: int) -> float:

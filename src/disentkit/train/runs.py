@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from disentkit.config import load_config
-from disentkit.device import pick_device, prefers_channels_last
+from disentkit.device import model_memory_format, pick_device
 from disentkit.errors import DisentkitError
 from disentkit.models.architectures import check_observation_shape
 from disentkit.models.vae import VAE
@@ -125,5 +125,5 @@ def load_run(path: str | Path, device=None, checkpoint: str = "best") -> Trained
     dev = pick_device(device)
     model = VAE(config.arch, channels, config.latent_dim)
     restore(ckpt, model)
-    model.to(dev).use_channels_last(prefers_channels_last(dev)).eval()
+    model.to(dev, memory_format=model_memory_format(dev)).eval()
     return TrainedModel(model, config, dev, run, ckpt.step)

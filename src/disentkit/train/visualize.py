@@ -42,9 +42,9 @@ def kl_order(mu: np.ndarray, logvar: np.ndarray) -> tuple[np.ndarray, np.ndarray
     return np.argsort(-kl, kind="stable"), kl
 
 
-def reconstruction_rows(model: TrainedModel, images: np.ndarray) -> list[np.ndarray]:
-    """[inputs, reconstructions of their posterior means] as uint8 RGB rows (inputs at the model's 64 px)."""
-    recon = _to_uint8(model.decode(model.encode(images)[0]))
+def reconstruction_rows(model: TrainedModel, images: np.ndarray, mu: np.ndarray) -> list[np.ndarray]:
+    """[inputs, reconstructions of their posterior means ``mu``] as uint8 RGB rows (inputs at 64 px)."""
+    recon = _to_uint8(model.decode(mu))
     originals = _to_uint8(images)
     if originals.shape[1:3] != recon.shape[1:3]:  # 128-px inputs are shown at the model's 64 px
         size = (recon.shape[2], recon.shape[1])
@@ -53,22 +53,18 @@ def reconstruction_rows(model: TrainedModel, images: np.ndarray) -> list[np.ndar
 
 
 def traversal_rows(
-    model: TrainedModel, images: np.ndarray, n_steps: int = 9, limit: float = 2.5
+    model: TrainedModel, mu: np.ndarray, logvar: np.ndarray, n_steps: int = 9, limit: float = 2.5
 ) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
-    """One row per latent dimension, most informative first: the code of ``images[0]`` with that
-    dimension set to ``n_steps`` values in [−limit, limit] (prior standard deviations).
+    """One row per latent dimension, most informative first (mean KL over the encoded images): the
+    code ``mu[0]`` with that dimension set to ``n_steps`` values in [−limit, limit] (prior stds).
 
-    Returns the uint8 RGB rows, the dimension order and each dimension's mean KL on ``images``.
+    Returns the uint8 RGB rows, the dimension order and each dimension's mean KL.
     """
-    mu, logvar = model.encode(images)
     order, kl = kl_order(mu, logvar)
-    values = np.linspace(-limit, limit, n_steps, dtype=np.float32)
-    rows = []
-    for dim in order:
-        codes = np.repeat(mu[:1], n_steps, axis=0)
-        codes[:, dim] = values
-        rows.append(_to_uint8(model.decode(codes)))
-    return rows, order, kl
+    codes = np.repeat(mu[:1], len(order) * n_steps, axis=0).reshape(len(order), n_steps, -1)
+    codes[np.arange(len(order)), :, order] = np.linspace(-limit, limit, n_steps, dtype=np.float32)
+    frames = _to_uint8(model.decode(codes.reshape(-1, mu.shape[1])))  # one decode for every row
+    return list(frames.reshape(len(order), n_steps, *frames.shape[1:])), order, kl
 
 
 def visualize(
@@ -92,8 +88,9 @@ def visualize(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     written = [out / "reconstructions.png", out / "traversals.png"]
-    image_grid(reconstruction_rows(model, images)).save(written[0])
-    rows, order, kl = traversal_rows(model, images, n_steps, limit)
+    mu, logvar = model.encode(images)
+    image_grid(reconstruction_rows(model, images, mu)).save(written[0])
+    rows, order, kl = traversal_rows(model, mu, logvar, n_steps, limit)
     for rank, (dim, frames) in enumerate(zip(order, rows, strict=True)):
         gif = out / f"traversal_{rank:02d}_dim{dim}_kl{kl[dim]:.2f}.gif"
         pil = [

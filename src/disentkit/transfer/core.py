@@ -243,6 +243,16 @@ def _finetune(out: Path, source, adapter, config: TransferConfig, data, progress
     return run
 
 
+def finished_transfer(config: TransferConfig, out_dir: str | Path) -> dict | None:
+    """The results in ``out_dir`` if they are a complete transfer of exactly ``config``, else None."""
+    path = Path(out_dir)
+    if not (path / RESULTS).exists():
+        return None
+    previous = read_results(path)
+    same = previous.get("config") == to_dict(config.validate())
+    return previous if same and previous.get("status") == "complete" else None
+
+
 def run_transfer(config: TransferConfig, out_dir: str | Path, progress: bool = True) -> dict:
     """Before → fine-tune → after; returns the results (also in ``out_dir/transfer.json``).
 
@@ -254,10 +264,9 @@ def run_transfer(config: TransferConfig, out_dir: str | Path, progress: bool = T
     config = config.validate()
     out = Path(out_dir)
     cfg = to_dict(config)
-    if (out / RESULTS).exists():
-        previous = read_results(out)
-        if previous.get("config") == cfg and previous.get("status") == "complete":
-            return previous
+    previous = finished_transfer(config, out)
+    if previous is not None:
+        return previous
     source = load_source(config.source, config.device)
     target = load_target(config.target, config.target_options)
     adapter = TargetAdapter(target, channels=source.model.channels)

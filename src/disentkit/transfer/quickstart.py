@@ -20,8 +20,8 @@ from pathlib import Path
 
 from rich.console import Console
 
-from disentkit.config import atomic_write_text, to_dict
-from disentkit.transfer.core import RESULTS, TransferConfig, read_results, run_transfer
+from disentkit.config import atomic_write_text
+from disentkit.transfer.core import TransferConfig, finished_transfer, run_transfer
 
 SOURCE = "source"
 TARGETS = ("noisy-dsprites", "realphoto")
@@ -55,12 +55,10 @@ def _train_source(out: Path, device: str, console: Console) -> Path:
 def _transfer(out: Path, source: Path, target: str, step: int, device: str, console: Console) -> dict:
     config = TransferConfig(source=str(source), target=target, device=device, **QUICK)
     folder = out / target
-    if (folder / RESULTS).exists():
-        previous = read_results(folder)
-        # run_transfer reuses exactly this case; checked here only to say so instead of "1/4 …"
-        if previous.get("status") == "complete" and previous.get("config") == to_dict(config.validate()):
-            console.print(f"[green]✓[/] transfer → {target} (reused)")
-            return previous
+    previous = finished_transfer(config, folder)  # run_transfer would reuse it too; asked here to say so
+    if previous is not None:
+        console.print(f"[green]✓[/] transfer → {target} (reused)")
+        return previous
     console.print(f"[bold]{step}/4[/] transfer → {target}: before, fine-tune {QUICK['steps']} steps, after")
     return run_transfer(config, folder)
 

@@ -1,0 +1,37 @@
+"""The headline numbers of each metric's result, and their column names in sweep tables.
+
+A module of its own (no scikit-learn import) so the sweep's table code can read it cheaply.
+"""
+
+from __future__ import annotations
+
+# Each metric's headline numbers: result key → column name in sweep tables
+# (``disentkit.sweep.kinds.normalize_metrics``; ``{kind}`` is the classifier that was fit, so a fast
+# suite's downstream_gbt lands in ``acc.hgb…``). ``summary`` names them ``metric.key``.
+_DOWNSTREAM = {
+    "mean_test_accuracy_full": "acc.{kind}.full.mean",
+    "mean_test_accuracy_pruned": "acc.{kind}.pruned.mean",
+}
+HEADLINES: dict[str, dict[str, str]] = {
+    "omes": {"omes": "omes", "os": "os", "mes": "mes"},
+    "dci": {
+        "disentanglement": "dci_disentanglement",
+        "completeness": "dci_completeness",
+        "informativeness_test": "dci_informativeness",
+    },
+    "downstream_gbt": _DOWNSTREAM,
+    "downstream_mlp": _DOWNSTREAM,
+    "mig": {"mig": "mig"},
+    "sap": {"sap": "sap"},
+    "modularity": {"modularity": "modularity", "explicitness_test": "explicitness"},
+    "unsupervised": {
+        key: key
+        for key in (
+            "gaussian_total_correlation",
+            "gaussian_wasserstein_correlation_norm",
+            "mutual_info_score",
+        )
+    },
+    "beta_vae": {"eval_accuracy": "betavae"},
+    "factor_vae": {"eval_accuracy": "factorvae"},
+}
