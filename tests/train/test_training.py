@@ -189,3 +189,23 @@ def test_train_or_resume_clears_a_checkpointless_folder_and_continues_a_run(tmp_
     loop.train_or_resume(longer, folder, dataset=squares, progress=False, init_from=tmp_path / "ignored")
     assert load_checkpoint(folder / "checkpoints" / "latest.safetensors").step == 8
     assert any(not torch.equal(before[k], weights(folder)[k]) for k in before)
+
+
+def test_batch_stream_is_the_same_with_or_without_a_background_renderer(squares):
+    from disentkit.train.data import BatchStream
+
+    def batches(prefetch, steps=(0, 1, 2, 5, 4)):
+        stream = BatchStream(
+            squares, True, 8, seed=3, k=1, allow_equal=False, device="cpu", prefetch=prefetch
+        )
+        try:
+            return [stream.get(s) for s in steps], stream
+        finally:
+            stream.close()
+
+    ahead, threaded = batches(prefetch=2)
+    inline, caller = batches(prefetch=None)
+    assert threaded.prefetch == 2 and caller.prefetch == 0  # on CPU the default renders in the caller
+    for a, b in zip(ahead, inline, strict=True):
+        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert not torch.equal(ahead[0]["x1"], ahead[1]["x1"])  # steps get different batches
