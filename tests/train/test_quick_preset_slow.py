@@ -4,12 +4,17 @@ Asserts the paper's finding that the weakly supervised Ada-GVAE beats a β-VAE t
 budget on OMES and MIG. The issue's targets (MIG ≥ 0.25, OMES ≥ 0.5) are checked as expected
 failures: no quick recipe reached OMES 0.5, and MIG 0.25 is reached by some seeds only (measured
 values in docs/training.md).
+
+The runs use two torch threads, as measured: at this budget the outcome is a chaotic function of the
+float rounding, so the same seed at one thread is another draw (seed 1: OMES 0.37 at two threads,
+0.21 at one; docs/training.md).
 """
 
 import dataclasses
 
 import numpy as np
 import pytest
+import torch
 
 from disentkit.data import get_dataset
 from disentkit.train import TrainConfig, apply_preset, load_run, train
@@ -36,9 +41,14 @@ def quick_scores(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("quick")
     dataset = get_dataset("dsprites")
     config = apply_preset(TrainConfig(device="cpu", seed=SEED), "cpu-quick")
-    ada = scores(train(config, tmp / "ada", dataset=dataset, progress=False), dataset)
-    beta = dataclasses.replace(config, method="beta-vae")
-    vae = scores(train(beta, tmp / "vae", dataset=dataset, progress=False), dataset)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        ada = scores(train(config, tmp / "ada", dataset=dataset, progress=False), dataset)
+        beta = dataclasses.replace(config, method="beta-vae")
+        vae = scores(train(beta, tmp / "vae", dataset=dataset, progress=False), dataset)
+    finally:
+        torch.set_num_threads(threads)
     return ada, vae
 
 
