@@ -2,7 +2,9 @@
 
 The bare step is forward + backward + clip + Adam on one fixed batch of 64 pairs (conv64, Ada-GVAE);
 the loop is :func:`disentkit.train.train` on dSprites with the same model and batch. Both are timed
-in the same process; the first steps of each are warm-up and not counted.
+in the same process, on CPU in interleaved rounds (the shared machine's speed drifts by ±20 % within
+minutes, more than the gap being measured); the first steps of each are warm-up and not counted.
+Environment: BENCH_TRAIN_ROUNDS (default 4), BENCH_TRAIN_BLOCK (steps per interval, default 8).
 """
 
 from __future__ import annotations
