@@ -5,6 +5,7 @@ import dataclasses
 import numpy as np
 import pytest
 import torch
+import yaml
 
 import disentkit
 import disentkit.train.loop as loop
@@ -43,6 +44,8 @@ def test_run_folder_and_load_run(tmp_path, squares, tiny_config):
         assert (run / name).exists()
     assert (run / "checkpoints" / "best.safetensors").exists()
     assert any((run / "tensorboard").iterdir())
+    environment = yaml.safe_load((run / "environment.yaml").read_text())
+    assert environment["torch_threads"] == torch.get_num_threads()  # CPU numbers depend on it
     header = (run / "metrics.csv").read_text().splitlines()[0]
     assert "kl_dim/9" in header and "lr" in header and "shared_dims" in header
     model = disentkit.load_run(run, device="cpu")

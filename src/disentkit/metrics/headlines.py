@@ -8,7 +8,7 @@ from __future__ import annotations
 # Each metric's headline numbers: result key → column name in sweep tables
 # (``disentkit.sweep.kinds.normalize_metrics``; ``{kind}`` is the classifier that was fit, so a fast
 # suite's downstream_gbt lands in ``acc.hgb…``). ``summary`` names them ``metric.key``.
-_DOWNSTREAM = {
+DOWNSTREAM_COLUMNS = {
     "mean_test_accuracy_full": "acc.{kind}.full.mean",
     "mean_test_accuracy_pruned": "acc.{kind}.pruned.mean",
 }
@@ -19,8 +19,8 @@ HEADLINES: dict[str, dict[str, str]] = {
         "completeness": "dci_completeness",
         "informativeness_test": "dci_informativeness",
     },
-    "downstream_gbt": _DOWNSTREAM,
-    "downstream_mlp": _DOWNSTREAM,
+    "downstream_gbt": DOWNSTREAM_COLUMNS,
+    "downstream_mlp": DOWNSTREAM_COLUMNS,
     "mig": {"mig": "mig"},
     "sap": {"sap": "sap"},
     "modularity": {"modularity": "modularity", "explicitness_test": "explicitness"},

@@ -16,7 +16,7 @@ from typing import Any
 
 from disentkit.config import atomic_write_text, from_dict, to_dict
 from disentkit.errors import DisentkitError
-from disentkit.metrics.headlines import HEADLINES
+from disentkit.metrics.headlines import DOWNSTREAM_COLUMNS, HEADLINES
 from disentkit.sweep.jobs import register_job
 
 META_KEYS = ("source", "method", "beta", "seed")
@@ -154,9 +154,7 @@ def _downstream(out: dict, kind: str, result: dict | None) -> None:
     names = result.get("factor_names")
     _per_factor(out, f"acc.{kind}.full", names, result.get("test_accuracy_full"))
     _per_factor(out, f"acc.{kind}.pruned", names, result.get("test_accuracy_pruned"))
-    _scalars(
-        out, result, {key: column.format(kind=kind) for key, column in HEADLINES["downstream_gbt"].items()}
-    )
+    _scalars(out, result, {key: column.format(kind=kind) for key, column in DOWNSTREAM_COLUMNS.items()})
 
 
 def normalize_metrics(raw: dict) -> dict[str, float]:

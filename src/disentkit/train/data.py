@@ -4,8 +4,9 @@ That makes ``--resume`` exact (no sampler state to save) and lets a background t
 next batches while a GPU trains on the current one. On CUDA, labelled datasets render straight on
 the device (``render_torch``), so the GPU never waits for numpy. On CPU the batch is rendered in
 the training thread: the model step already keeps every core busy, and torch calls from a second
-thread start a second OpenMP team that competes with it (measured on 2 cores: the model step 15–25 %
-slower with a background renderer, while rendering a dSprites batch costs ~1 ms of a ~220 ms step).
+thread start a second OpenMP team that competes with it (measured on 2 cores, 3 interleaved rounds:
+median model step 260 ms with a background renderer, 210 ms without; rendering a dSprites batch
+costs ~1 ms).
 """
 
 from __future__ import annotations
