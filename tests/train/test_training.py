@@ -49,7 +49,8 @@ def test_run_folder_and_load_run(tmp_path, squares, tiny_config):
     header = (run / "metrics.csv").read_text().splitlines()[0]
     assert "kl_dim/9" in header and "lr" in header and "shared_dims" in header
     model = disentkit.load_run(run, device="cpu")
-    assert model.config == tiny_config and model.step in (3, 6)
+    # Saved with the shard count fixed (tiny batches are not split).
+    assert model.config == dataclasses.replace(tiny_config, cpu_shards=1) and model.step in (3, 6)
     images = squares.sample_images(5, np.random.default_rng(0))
     mu, logvar = model.encode(images)
     assert mu.shape == logvar.shape == (5, 10) and mu.dtype == np.float32
@@ -72,11 +73,14 @@ def test_checkpoint_round_trip_restores_weights_and_adam(tmp_path, squares, tiny
     assert float(opt.state_dict()["state"][0]["step"]) == 6
 
 
-def test_resume_is_bit_identical_to_an_uninterrupted_run(tmp_path, squares, tiny_config, monkeypatch):
-    straight = train(tiny_config, tmp_path / "straight", dataset=squares, progress=False)
-    fail_after(monkeypatch, 4, KeyboardInterrupt())  # killed during step 5, after the step-3 checkpoint
+@pytest.mark.parametrize("shards", [1, 2])
+def test_resume_is_bit_identical_to_an_uninterrupted_run(tmp_path, squares, tiny_config, monkeypatch, shards):
+    config = dataclasses.replace(tiny_config, cpu_shards=shards)
+    straight = train(config, tmp_path / "straight", dataset=squares, progress=False)
+    # One loss call per shard and step: killed during step 5, after the step-3 checkpoint.
+    fail_after(monkeypatch, 4 * shards, KeyboardInterrupt())
     with pytest.raises(KeyboardInterrupt):
-        train(tiny_config, tmp_path / "killed", dataset=squares, progress=False)
+        train(config, tmp_path / "killed", dataset=squares, progress=False)
     assert load_checkpoint(tmp_path / "killed" / "checkpoints" / "latest.safetensors").step == 3
     monkeypatch.undo()
     resumed = train(None, tmp_path / "killed", dataset=squares, resume=True, progress=False)

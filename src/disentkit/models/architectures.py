@@ -31,6 +31,9 @@ class Architecture:
     encoder: Callable[[int, int], nn.Module]
     decoder: Callable[[int, int], nn.Module]
     description: str
+    # Whether each image's output depends on that image alone (no BatchNorm): a batch can then be
+    # split into shards whose gradients sum to the whole batch's.
+    per_example: bool = True
 
 
 class Conv64Encoder(nn.Module):
@@ -147,6 +150,7 @@ ARCHITECTURES: dict[str, Architecture] = {
         Conv64BNEncoder,
         Conv64BNDecoder,
         "transfer paper: BatchNorm + LeakyReLU blocks, LayerNorm, Xavier init, (tanh+1)/2 output",
+        per_example=False,
     ),
 }
 

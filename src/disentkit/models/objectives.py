@@ -93,6 +93,8 @@ class Objective:
 
     name = "beta-vae"
     pairs = False
+    # The loss is a mean of per-example (per-pair) terms, so batch shards' gradients sum exactly.
+    per_example = True
 
     def aggregate(self, mu1, lv1, mu2, lv2, changed) -> tuple[torch.Tensor, ...]:
         return mu1, lv1, mu2, lv2, {}
@@ -105,6 +107,7 @@ class BetaTCVAE(Objective):
     """β-TCVAE: KL + (β−1)·TC with TC from minibatch-weighted sampling (disentanglement_lib's form)."""
 
     name = "beta-tcvae"
+    per_example = False  # the TC estimate compares every row of the batch with every other
 
     def regularizer(self, z, mu, logvar, kl_dims, beta):
         tc = total_correlation(z, mu, logvar)

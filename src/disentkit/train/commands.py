@@ -49,6 +49,9 @@ def train_command(
     device: str = typer.Option("auto", help="auto, cpu, cuda, cuda:N."),
     bf16: bool = typer.Option(False, help="bf16 autocast on CUDA."),
     cuda_graphs: bool = typer.Option(False, help="Replay the whole step from a CUDA graph (CUDA only)."),
+    cpu_shards: int = typer.Option(
+        0, help="CPU: split each batch over this many single-threaded workers (0: one per thread, 2–4)."
+    ),
 ) -> None:
     """Train a model; writes config, checkpoints, TensorBoard logs and metrics.csv to --out."""
     from disentkit.train.config import TrainConfig, apply_preset
@@ -62,6 +65,7 @@ def train_command(
     values = dict(ctx.params)
     values["k"] = _parse_k(k)
     values["clip"] = clip if clip > 0 else None
+    values["cpu_shards"] = cpu_shards or None
     for key in ("out", "resume", "preset"):
         values.pop(key)
     config = TrainConfig(**values)

@@ -75,6 +75,11 @@ class TrainConfig:
         bf16 autocast on CUDA.
     cuda_graphs : bool
         Capture the whole step (forward, backward, clip, Adam) in a CUDA graph after 3 warm-up steps.
+    cpu_shards : int or None
+        On CPU, split each batch into this many shards computed side by side, one thread each, and
+        sum their gradients (1: one multi-threaded step). None picks at the start of a run and saves
+        the choice: one shard per torch thread for 2–4 threads when the method and architecture are
+        per-example (not β-TCVAE, not conv64-bn's BatchNorm), else 1. CPU numbers depend on it.
     preset : str or None
         The preset these values came from (recorded, informational).
     """
@@ -101,6 +106,7 @@ class TrainConfig:
     device: str = "auto"
     bf16: bool = False
     cuda_graphs: bool = False
+    cpu_shards: int | None = None
     preset: str | None = None
 
     def validate(self) -> TrainConfig:
@@ -125,6 +131,8 @@ class TrainConfig:
         if self.lr_decay and self.cuda_graphs:
             # A captured graph replays the learning rate it was captured with.
             raise DisentkitError("lr_decay needs eager steps: set lr_decay 0 or drop cuda_graphs")
+        if self.cpu_shards is not None and not 1 <= self.cpu_shards <= self.batch:
+            raise DisentkitError(f"cpu_shards must be between 1 and the batch size, got {self.cpu_shards}")
         if self.clip is not None and self.clip <= 0:
             raise DisentkitError(f"clip must be > 0 or None, got {self.clip}")
         if self.k != "random" and not (isinstance(self.k, int) and self.k >= 1):

@@ -29,7 +29,7 @@ from disentkit.train.checkpoint import load_checkpoint, restore, save_checkpoint
 from disentkit.train.config import TrainConfig
 from disentkit.train.data import NOISE_STREAM, BatchStream, step_seed
 from disentkit.train.logs import RunLogger, make_progress
-from disentkit.train.step import EagerStep, GraphStep
+from disentkit.train.step import cpu_shard_count, make_step
 
 
 class TrainingDiverged(DisentkitError):
@@ -71,20 +71,31 @@ def lr_at(config: TrainConfig, step: int) -> float:
     return config.lr if left >= decay_steps else config.lr * left / decay_steps
 
 
-def _prepare_run_dir(out: Path, config: TrainConfig, resume: bool) -> TrainConfig:
+def _prepare_run_dir(
+    out: Path, config: TrainConfig | None, resume: bool, device: str | None
+) -> tuple[TrainConfig, torch.device]:
+    """The run's config (read back on resume, else saved with its CPU shard count fixed) and device."""
     latest = out / "checkpoints" / "latest.safetensors"
     if resume:
         if not (out / "config.yaml").exists():
             raise DisentkitError(f"nothing to resume in {out}: no config.yaml; start a new run instead")
-        return load_config(TrainConfig, out / "config.yaml")
+        config = load_config(TrainConfig, out / "config.yaml").validate()
+        if config.cpu_shards is None:
+            # Saved before sharding existed: those runs took one multi-threaded step.
+            config = dataclasses.replace(config, cpu_shards=1)
+        return config, pick_device(device or config.device)
     if latest.exists():
         raise DisentkitError(
             f"{out} already holds a run; use --resume to continue it or choose another --out"
         )
+    config = (config or TrainConfig()).validate()
+    run_device = pick_device(device or config.device)
+    # Fixed and saved now: CPU numbers depend on the shard count, so a resume must reuse it.
+    config = dataclasses.replace(config, cpu_shards=cpu_shard_count(config, run_device))
     out.mkdir(parents=True, exist_ok=True)
     save_config(config, out / "config.yaml")
     save_config(environment_info(), out / "environment.yaml")
-    return config
+    return config, run_device
 
 
 def train(
@@ -120,12 +131,11 @@ def train(
     out = Path(out_dir)
     if config is None and not resume:
         raise DisentkitError("train needs a TrainConfig (or resume=True with an existing run folder)")
-    config = _prepare_run_dir(out, (config or TrainConfig()).validate(), resume).validate()
+    config, device = _prepare_run_dir(out, config, resume, device)
     if dataset is None:
         from disentkit.data import get_dataset
 
         dataset = get_dataset(config.data)
-    device = pick_device(device or config.device)
     objective = get_objective(config.method, config.kl_rule)
     channels = model_channels(config, dataset)
     identity = identity_of(config, channels)
@@ -199,8 +209,7 @@ def _initial_state(out, resume, init_from, identity, model, optimizer, config) -
 def _run(config, out, model, optimizer, objective, stream, identity, start, best, device, progress) -> None:
     ckpt_dir = out / "checkpoints"
     logger = RunLogger(out, start)
-    runner_cls = GraphStep if config.cuda_graphs and device.type == "cuda" else EagerStep
-    runner = runner_cls(model, optimizer, objective, config, device)
+    runner = make_step(model, optimizer, objective, config, device)
     model.train()
     bar = make_progress(progress)
     last_time, last_step = time.perf_counter(), start
@@ -236,6 +245,7 @@ def _run(config, out, model, optimizer, objective, stream, identity, start, best
                     _check_finite({"loss": interval_loss}, done, ckpt_dir)
                     best = _checkpoint(ckpt_dir, model, optimizer, done, identity, interval_loss, best)
     finally:
+        runner.close()
         logger.close()
 
 
