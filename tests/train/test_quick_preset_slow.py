@@ -1,13 +1,15 @@
-"""The cpu-quick preset end to end on dSprites (slow: 13–20 minutes on 2 CPU cores; 13 min 20 s on 2026-11-23).
+"""The CPU presets end to end on dSprites (slow: four 2,000-step runs, about 25 minutes on 2 CPU
+cores — estimated from its parts, which were measured side by side on 2026-11-23).
 
-Asserts the paper's finding that the weakly supervised Ada-GVAE beats a β-VAE trained with the same
-budget on OMES and MIG. The issue's targets (MIG ≥ 0.25, OMES ≥ 0.5) are checked as expected
-failures: no quick recipe reached OMES 0.5, and MIG 0.25 is reached by some seeds only (measured
-values in docs/training.md).
+* ``cpu-quick`` (GVAE with the changed factors known) must beat a β-VAE with its settings (β, latents,
+  schedule) and budget, and reach the issue's MIG target (≥ 0.25; 4 of its 6 measured draws do). Its
+  OMES target (≥ 0.5) is an expected failure: 2 of the 6 draws reached it, not this seed's.
+* ``cpu-quick-ada`` (Ada-GVAE, changed factors unknown) must beat its β-VAE too: the paper's finding.
+  Its OMES stays below 0.5 at this budget (docs/training.md), so no target is asserted for it.
 
-The runs use two torch threads, as measured: at this budget the outcome is a chaotic function of the
-float rounding, so the same seed at one thread is another draw (seed 1: OMES 0.37 at two threads,
-0.21 at one; docs/training.md).
+The runs use two torch threads (two CPU shards), as measured: at this budget the outcome is a chaotic
+function of the float rounding, so another thread or shard count is another draw (docs/training.md
+lists the seeds measured; SEED's figures there were measured in exactly this configuration).
 """
 
 import dataclasses
@@ -21,6 +23,7 @@ from disentkit.train import TrainConfig, apply_preset, load_run, train
 
 pytestmark = pytest.mark.slow
 SEED = 1
+PRESETS = ("cpu-quick", "cpu-quick-ada")
 
 
 def scores(run, dataset):
@@ -37,34 +40,40 @@ def scores(run, dataset):
 
 @pytest.fixture(scope="module")
 def quick_scores(tmp_path_factory):
-    """(MIG, OMES) of the cpu-quick Ada-GVAE and of a β-VAE with the same budget."""
+    """(MIG, OMES) of each CPU preset and of a β-VAE with the same settings and budget."""
     tmp = tmp_path_factory.mktemp("quick")
     dataset = get_dataset("dsprites")
-    config = apply_preset(TrainConfig(device="cpu", seed=SEED), "cpu-quick")
+    configs = {}
+    for preset in PRESETS:
+        configs[preset] = apply_preset(TrainConfig(device="cpu", seed=SEED), preset)
+        # The baseline: the same preset (β, latents, schedule) without the pairs.
+        configs[f"{preset}/beta-vae"] = dataclasses.replace(configs[preset], method="beta-vae")
     threads = torch.get_num_threads()
     torch.set_num_threads(2)
     try:
-        ada = scores(train(config, tmp / "ada", dataset=dataset, progress=False), dataset)
-        beta = dataclasses.replace(config, method="beta-vae")
-        vae = scores(train(beta, tmp / "vae", dataset=dataset, progress=False), dataset)
+        return {
+            name: scores(
+                train(config, tmp / name.replace("/", "-"), dataset=dataset, progress=False), dataset
+            )
+            for name, config in configs.items()
+        }
     finally:
         torch.set_num_threads(threads)
-    return ada, vae
 
 
-def test_quick_preset_beats_beta_vae(quick_scores):
-    (ada_mig, ada_omes), (vae_mig, vae_omes) = quick_scores
-    assert ada_omes > vae_omes and ada_mig > vae_mig
-
-
-@pytest.mark.xfail(reason="seed-dependent: CPU seed 0 MIG 0.27, seed 1 0.19 (docs/training.md)", strict=False)
-def test_quick_preset_reaches_mig_target(quick_scores):
-    assert quick_scores[0][0] >= 0.25
+def test_quick_preset_reaches_the_mig_target(quick_scores):
+    assert quick_scores["cpu-quick"][0] >= 0.25
 
 
 @pytest.mark.xfail(
-    reason="measured OMES of quick recipes: 0.22-0.43 (docs/training.md, why it stays below 0.5)",
+    reason="cpu-quick draws: OMES 0.27-0.53, >= 0.5 in 2 of 6; this seed 0.40 (docs/training.md)",
     strict=False,
 )
-def test_quick_preset_reaches_omes_target(quick_scores):
-    assert quick_scores[0][1] >= 0.5
+def test_quick_preset_reaches_the_omes_target(quick_scores):
+    assert quick_scores["cpu-quick"][1] >= 0.5
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+def test_weak_supervision_beats_beta_vae(quick_scores, preset):
+    (mig, omes), (vae_mig, vae_omes) = quick_scores[preset], quick_scores[f"{preset}/beta-vae"]
+    assert omes > vae_omes and mig > vae_mig

@@ -42,7 +42,7 @@ def train_command(
     latent_dim: int = typer.Option(10, help="Latent size."),
     checkpoint_every: int = typer.Option(500, help="Steps between checkpoints."),
     log_every: int = typer.Option(50, help="Steps between log rows."),
-    preset: str = typer.Option(None, help="cpu-quick or paper; explicit options override it."),
+    preset: str = typer.Option(None, help="cpu-quick, cpu-quick-ada or paper; explicit options override it."),
     resume: bool = typer.Option(
         False, "--resume", help="Continue the run in --out from its latest checkpoint."
     ),
