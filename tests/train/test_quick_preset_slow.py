@@ -1,5 +1,5 @@
-"""The CPU presets end to end on dSprites (slow: four 2,000-step runs, about 25 minutes on 2 CPU
-cores — estimated from its parts, which were measured side by side on 2026-11-23).
+"""The CPU presets end to end on dSprites (slow: four 2,000-step runs; 15 min 54 s on 2 CPU cores
+from a fresh clone on 2026-11-23: 3 passed, OMES target xfailed).
 
 * ``cpu-quick`` (GVAE with the changed factors known) must beat a β-VAE with its settings (β, latents,
   schedule) and budget, and reach the issue's MIG target (≥ 0.25; 4 of its 6 measured draws do). Its
