@@ -34,27 +34,10 @@ def test_cli_train_resume_and_errors(tmp_path, capsys):
     assert cli(["train", "--resume", "--out", str(out)]) == 0
     assert cli(["train", "--method", "vae9", "--out", str(tmp_path / "x")]) == 2
     assert "valid methods" in capsys.readouterr().err
-    coupled = ["train", "--method", "beta-tcvae", "--cpu-shards", "2", "--device", "cpu", "--steps", "1"]
-    assert cli([*coupled, "--out", str(tmp_path / "tc")]) == 2
+    quick = ["train", "--cpu-shards", "2", "--device", "cpu", "--steps", "1"]
+    assert cli([*quick, "--method", "beta-tcvae", "--out", str(tmp_path / "tc")]) == 2
     assert "couples the batch" in capsys.readouterr().err
-    assert (
-        cli(
-            [
-                "train",
-                "--cpu-shards",
-                "2",
-                "--batch",
-                "2",
-                "--steps",
-                "1",
-                "--device",
-                "cpu",
-                "--out",
-                str(tmp_path / "sh"),
-            ]
-        )
-        == 0
-    )
+    assert cli([*quick, "--batch", "2", "--out", str(tmp_path / "sh")]) == 0
     assert load_run(tmp_path / "sh", device="cpu").config.cpu_shards == 2
     assert cli(["visualize", str(out), "--out", str(tmp_path / "vis"), "--n", "3"]) == 0
     assert (tmp_path / "vis" / "traversals.png").exists()

@@ -8,6 +8,7 @@ import torch
 import yaml
 
 from disentkit.errors import DisentkitError
+from disentkit.models.objectives import get_objective
 from disentkit.train import TrainConfig, train
 from disentkit.train.data import BatchStream
 from disentkit.train.loop import build_model
@@ -35,8 +36,6 @@ def test_shard_bounds_cover_the_batch_evenly():
 def one_step(runner_cls, config, batch, **kwargs):
     model = build_model(config, 1, CPU)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
-    from disentkit.models.objectives import get_objective
-
     runner = runner_cls(model, optimizer, get_objective(config.method), config, CPU, **kwargs)
     try:
         runner(batch, config.beta, seed=7)
@@ -47,10 +46,11 @@ def one_step(runner_cls, config, batch, **kwargs):
 
 @pytest.mark.parametrize("method", ["ada-gvae", "gvae-labels", "beta-vae"])
 def test_sharded_step_matches_the_single_step(method, squares, restore_threads):
-    config = TrainConfig(data="squares", method=method, batch=6, lr=1e-3, device="cpu")
-    batch = BatchStream(squares, method != "beta-vae", 6, 0, 1, False, "cpu").make(0)
+    config = TrainConfig(data="squares", method=method, batch=7, lr=1e-3, device="cpu")
+    batch = BatchStream(squares, method != "beta-vae", 7, 0, 1, False, "cpu").make(0)
     state, log = one_step(EagerStep, config, batch)
-    # Uneven shards (2, 2, 2 rows and 3 shards) and the weights they are averaged with.
+    # Uneven shards (2, 3, 2 rows), so the size weights of the combination matter.
+    assert [b - a for a, b in shard_bounds(7, 3)] == [2, 3, 2]
     state_sharded, log_sharded = one_step(ShardedStep, config, batch, shards=3)
     for key, value in state.items():
         torch.testing.assert_close(state_sharded[key], value, rtol=1e-4, atol=1e-5)

@@ -35,8 +35,8 @@ def train_ensemble(
     base = TrainConfig(data=data, method=method, beta=beta, steps=steps, device=device)
     # The members are the user's method and β at the default latent size: a preset lends its schedule
     # (lr, batch, clipping, checkpoints), not its recipe (cpu-quick's 5 latents, k).
-    recipe = {"method", "beta", "steps", "data", "device", "latent_dim", "k"}
-    base = apply_preset(base, preset, explicit=recipe)
+    not_from_preset = {"method", "beta", "steps", "data", "device", "latent_dim", "k"}
+    base = apply_preset(base, preset, explicit=not_from_preset)
     if lr is not None:
         base.lr = lr
     names = [f"member{k:02d}" for k in range(members)]

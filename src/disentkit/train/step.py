@@ -166,9 +166,11 @@ class ShardedStep(EagerStep):
         torch.set_num_threads(1)
 
     def _update(self, batch, beta, noise=None) -> None:
-        n = len(batch["x1"] if "x1" in batch else batch["x"])
-        rows = 2 * n if "x1" in batch else n
-        noise = torch.randn((rows, self.model.latent_dim), generator=self.generator, device=self.device)
+        pairs = self.objective.pairs
+        n = len(batch["x1"] if pairs else batch["x"])
+        if noise is None:  # the whole batch's draw, as sample_latent makes it in the unsharded step
+            rows = 2 * n if pairs else n
+            noise = torch.randn((rows, self.model.latent_dim), generator=self.generator, device=self.device)
         bounds = shard_bounds(n, self.shards)
         parts = list(self.pool.map(lambda b: self._shard(batch, noise, n, b, beta), bounds))
         weights = [(stop - start) / n for start, stop in bounds]
@@ -182,7 +184,7 @@ class ShardedStep(EagerStep):
         part = {key: value[start:stop] for key, value in batch.items()}
         eps = (
             torch.cat([noise[start:stop], noise[n + start : n + stop]])
-            if "x1" in batch
+            if self.objective.pairs
             else noise[start:stop]
         )
         result = vae_loss(self.model, self.objective, part, beta, self.config.recon, None, eps)
