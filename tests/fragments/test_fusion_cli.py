@@ -107,7 +107,7 @@ def test_ensemble_train_then_analyze_end_to_end(tmp_path):
     ens = tmp_path / "ens"
     # beta 1 and 150 steps: at beta 4 and 60 steps every channel was still collapsed (0 bits)
     train = "ensemble train --data dsprites --method beta-vae --beta 1 --members 2 --steps 150"
-    assert main([*train.split(), "--preset", "cpu-quick", "--device", "cpu", "--out", str(ens)]) == 0
+    assert main([*train.split(), "--preset", "cpu-quick-ada", "--device", "cpu", "--out", str(ens)]) == 0
     out = tmp_path / "frag"
     assert (
         main(["fragments", "analyze", str(ens), "--data", "dsprites", "--n", "200", "--out", str(out)]) == 0

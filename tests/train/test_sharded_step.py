@@ -74,7 +74,8 @@ def test_shard_count_auto_explicit_and_refused(restore_threads):
     torch.set_num_threads(2)
     base = TrainConfig(batch=64)
     assert cpu_shard_count(base, CPU) == 2  # 2 threads, 32 pairs per shard
-    assert cpu_shard_count(dataclasses.replace(base, batch=16), CPU) == 1  # shards would be too small
+    assert cpu_shard_count(dataclasses.replace(base, batch=16), CPU) == 2  # cpu-quick's batch: 8 pairs each
+    assert cpu_shard_count(dataclasses.replace(base, batch=8), CPU) == 1  # shards would be too small
     assert cpu_shard_count(dataclasses.replace(base, method="beta-tcvae"), CPU) == 1
     assert cpu_shard_count(dataclasses.replace(base, arch="conv64-bn"), CPU) == 1
     assert cpu_shard_count(base, torch.device("cuda")) == 1

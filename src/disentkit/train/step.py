@@ -22,7 +22,9 @@ from disentkit.models.vae import vae_loss
 # Automatic sharding covers the thread counts it was measured on (2) and a little beyond; machines
 # with more threads keep one multi-threaded step until sharding is measured there.
 AUTO_SHARDS_MAX = 4
-MIN_SHARD = 16  # examples (pairs) per shard below which convolutions lose their efficiency
+# Examples (pairs) per shard below which sharding stops paying: 8-pair shards of cpu-quick's 16-pair
+# batch still ran 1.00-1.22x the two-threaded unsharded step (3 interleaved rounds, docs/training.md).
+MIN_SHARD = 8
 
 
 class EagerStep:

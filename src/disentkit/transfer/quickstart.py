@@ -45,7 +45,8 @@ def _train_source(out: Path, device: str, console: Console) -> Path:
         console.print(f"[green]✓[/] source run {run} (reused)")
         return run
     console.print(
-        "[bold]1/4[/] training the CPU-quick Ada-GVAE on dSprites" + (" (resuming)" if resumable(run) else "")
+        "[bold]1/4[/] training the cpu-quick source on dSprites (GVAE, changed factors known)"
+        + (" (resuming)" if resumable(run) else "")
     )
     train_or_resume(apply_preset(TrainConfig(data="dsprites", device=device), "cpu-quick"), run)
     atomic_write_text(run / ".done", "")
