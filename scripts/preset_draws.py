@@ -6,10 +6,9 @@
 Each seed trains one run (one torch thread by default, so two draws can share a 2-core machine) up
 to the first stage, is scored, then resumed to the next stage (a run's step s depends only on
 (seed, s), so a run resumed from 4,000 to 6,000 steps is the 6,000-step run), and so on. Scores:
-MIG on 10,000 sampled points and intervention OMES with 10,000 pairs per factor, as
-tests/train/test_quick_preset_slow.py. One JSON line per (seed, stage) goes to stdout and to
-``OUT/draws.jsonl``. A stage's scores come from the latest checkpoint, so stages must be multiples of
-the recipe's ``checkpoint_every``.
+``disentkit.train.runs.quick_scores`` (10,000-point MIG, intervention OMES with 10,000 pairs per
+factor), as tests/train/test_quick_preset_slow.py, of the checkpoint written at the stage's last step.
+One JSON line per (seed, stage) goes to stdout and to ``OUT/draws.jsonl``.
 """
 
 from __future__ import annotations
@@ -20,7 +19,6 @@ import json
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 import yaml
 
@@ -38,21 +36,6 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
-def scores(run: Path, dataset) -> dict:
-    from disentkit.metrics.information import mig
-    from disentkit.metrics.omes_metric import omes_intervention
-    from disentkit.train import load_run
-
-    model = load_run(run, device="cpu", checkpoint="latest")
-    images, factors = dataset.sample_observations(10_000, np.random.default_rng(0))
-    result = omes_intervention(dataset, lambda x: model.encode(x)[0], rng=np.random.default_rng(1))
-    return {
-        "mig": round(float(mig(model.encode(images)[0], factors).mig), 3),
-        "omes": round(float(result.omes), 3),
-        "omes_per_factor": [round(float(v), 2) for v in result.omes_per_factor],
-    }
-
-
 def extend(run: Path, steps: int) -> None:
     """Raise the saved step count so that a resume trains on to ``steps``."""
     path = run / "config.yaml"
@@ -65,6 +48,7 @@ def main() -> None:
     from disentkit.data import get_dataset
     from disentkit.errors import DisentkitError
     from disentkit.train import TrainConfig, apply_preset, train
+    from disentkit.train.runs import quick_scores
 
     args = parse_args()
     torch.set_num_threads(args.threads)
@@ -93,7 +77,12 @@ def main() -> None:
                 "threads": args.threads,
                 "train_s": round(time.perf_counter() - start),
             }
-            row.update(scores(run, dataset))
+            scores = quick_scores(run, dataset, checkpoint="latest")
+            row.update(
+                mig=round(scores["mig"], 3),
+                omes=round(scores["omes"], 3),
+                omes_per_factor=[round(v, 2) for v in scores["omes_per_factor"]],
+            )
             print(json.dumps(row), flush=True)
             with open(args.out / "draws.jsonl", "a") as f:
                 f.write(json.dumps(row) + "\n")

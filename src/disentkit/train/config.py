@@ -167,7 +167,8 @@ PRESETS: dict[str, dict] = {
         "beta": 2.0,
         **_CPU_QUICK_SCHEDULE,
         # More updates for the same images and time: on CPU the steps/s grow as the batch shrinks
-        # (images/s stay), and at equal images 16 pairs beat 32 and 64 in the measured draws.
+        # (images/s stay), and at equal images smaller batches lifted the failing draws
+        # (docs/training.md, "Smaller batches").
         "batch": 16,
         "steps": 6000,
         "checkpoint_every": 1000,

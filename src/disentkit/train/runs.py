@@ -127,3 +127,22 @@ def load_run(path: str | Path, device=None, checkpoint: str = "best") -> Trained
     restore(ckpt, model)
     model.to(dev, memory_format=model_memory_format(dev)).eval()
     return TrainedModel(model, config, dev, run, ckpt.step)
+
+
+def quick_scores(run: str | Path, dataset, checkpoint: str = "best", n: int = 10_000) -> dict:
+    """MIG on ``n`` sampled points and intervention OMES (its default pairs per factor) of a run.
+
+    The fixed seeds (points 0, pairs 1) make two runs comparable on the same data: the scoring of
+    the quick presets' slow test and of ``scripts/preset_draws.py``.
+    """
+    from disentkit.metrics.information import mig
+    from disentkit.metrics.omes_metric import omes_intervention
+
+    model = load_run(run, device="cpu", checkpoint=checkpoint)
+    images, factors = dataset.sample_observations(n, np.random.default_rng(0))
+    result = omes_intervention(dataset, lambda x: model.encode(x)[0], rng=np.random.default_rng(1))
+    return {
+        "mig": float(mig(model.encode(images)[0], factors).mig),
+        "omes": float(result.omes),
+        "omes_per_factor": [float(v) for v in result.omes_per_factor],
+    }
