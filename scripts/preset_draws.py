@@ -59,8 +59,11 @@ def main() -> None:
     for seed in (int(s) for s in args.seeds.split(",")):
         config = apply_preset(TrainConfig(device="cpu", seed=seed), args.preset)
         config = dataclasses.replace(config, **overrides, steps=stages[0]).validate()
-        if config.lr_decay:
-            raise DisentkitError("stages need a constant learning rate: a decay depends on the final step")
+        if config.lr_decay and len(stages) > 1:
+            raise DisentkitError(
+                "several stages need a constant learning rate (a decay depends on the final step): "
+                "give one stage with lr_decay"
+            )
         run = args.out / f"{args.preset}-s{seed}"
         for i, steps in enumerate(stages):
             start = time.perf_counter()
