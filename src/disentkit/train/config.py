@@ -4,7 +4,7 @@ Presets
 -------
 cpu-quick      GVAE with the changed factors known, 3 factors changed per pair, β 2, 5 latents
                (dSprites' factors), conv64, batch 16 pairs, lr 5e-4, no warm-up, no clipping,
-               6,000 steps (¾ of the images of the former 2,000 steps of 64 pairs, four times the
+               6,000 steps (¾ of the images of the former 2,000 steps of 64 pairs, three times the
                updates); the draws measured on dSprites are in docs/training.md ("Smaller batches").
 cpu-quick-ada  Ada-GVAE (changed factors unknown), k 1, β 1, 10 latents, batch 64 pairs, 2,000
                steps, otherwise as cpu-quick: beats a β-VAE of the same budget, OMES 0.2–0.4
