@@ -73,9 +73,11 @@ def test_checkpoint_round_trip_restores_weights_and_adam(tmp_path, squares, tiny
     assert float(opt.state_dict()["state"][0]["step"]) == 6
 
 
-@pytest.mark.parametrize("shards", [1, 2])
-def test_resume_is_bit_identical_to_an_uninterrupted_run(tmp_path, squares, tiny_config, monkeypatch, shards):
-    config = dataclasses.replace(tiny_config, cpu_shards=shards)
+@pytest.mark.parametrize(("shards", "head_decay"), [(1, 0.0), (2, 0.0), (1, 0.5)])
+def test_resume_is_bit_identical_to_an_uninterrupted_run(
+    tmp_path, squares, tiny_config, monkeypatch, shards, head_decay
+):
+    config = dataclasses.replace(tiny_config, cpu_shards=shards, head_decay=head_decay)
     straight = train(config, tmp_path / "straight", dataset=squares, progress=False)
     # One loss call per shard and step: killed during step 5, after the step-3 checkpoint.
     fail_after(monkeypatch, 4 * shards, KeyboardInterrupt())
@@ -169,6 +171,29 @@ def test_lr_decay_schedule_and_log(tmp_path, squares, tiny_config):
         dataclasses.replace(config, lr_decay=1.5).validate()
     with pytest.raises(DisentkitError, match="cuda_graphs"):
         dataclasses.replace(config, cuda_graphs=True).validate()
+
+
+def test_head_decay_shrinks_only_the_posterior_head_weights(tiny_config):
+    cpu = torch.device("cpu")
+    config = dataclasses.replace(tiny_config, lr=1e-3, head_decay=2.0)
+    models = [loop.build_model(config, 1, cpu) for _ in range(2)]
+    models[1].load_state_dict(models[0].state_dict())
+    start = {k: v.clone() for k, v in models[0].state_dict().items()}
+    images = torch.rand(4, 1, 64, 64, generator=torch.Generator().manual_seed(0))
+    for model, cfg in zip(models, [dataclasses.replace(config, head_decay=0.0), config], strict=True):
+        optimizer = loop._make_optimizer(model, cfg, cpu)
+        mu, logvar = model.encode(images)
+        (mu.square().sum() + logvar.exp().sum() + model.decoder(mu).sum()).backward()
+        optimizer.step()
+    plain, decayed = (m.state_dict() for m in models)
+    head = {"encoder.mu.weight", "encoder.logvar.weight"}
+    for key in plain:
+        if key in head:  # AdamW: w ← w − lr·decay·w₀ − (the Adam step), the same Adam step as plain
+            torch.testing.assert_close(decayed[key], plain[key] - 1e-3 * 2.0 * start[key])
+        else:
+            assert torch.equal(decayed[key], plain[key]), key
+    with pytest.raises(DisentkitError, match="head_decay"):
+        dataclasses.replace(config, head_decay=-1.0).validate()
 
 
 def test_cpu_models_run_channels_last_with_the_same_numbers(tiny_config):

@@ -30,6 +30,9 @@ def train_command(
     lr_decay: float = typer.Option(
         0.0, help="Fraction of the final steps over which the rate falls linearly to 0 (0: constant)."
     ),
+    head_decay: float = typer.Option(
+        0.0, help="AdamW weight decay on the encoder's μ/log σ² head weights (0: plain Adam)."
+    ),
     seed: int = typer.Option(0, help="Seeds the weights and the data stream."),
     k: str = typer.Option("1", help="Factors changed per pair: a number or 'random' (disentanglement_lib)."),
     allow_equal: bool = typer.Option(False, help="A changed factor may keep its value (release behaviour)."),

@@ -51,6 +51,11 @@ class TrainConfig:
         as the papers). Short runs need it: under a constant rate Adam keeps the weights of a
         collapsed latent moving, its posterior mean never settles below the 0.05 standard deviation
         that OMES and the unsupervised scores take for "inactive", and it counts as a noise dimension.
+    head_decay : float
+        Decoupled weight decay (AdamW) on the weights of the encoder's posterior head, the layers
+        that output μ and log σ² (0: none, plain Adam, as the papers). A latent the decoder has
+        stopped using keeps, under Adam's noise, a head row that makes its posterior mean wobble
+        with the other factors; the decay pulls that row to 0 so the latent goes inactive.
     seed : int
         Seeds the weights and the data stream; the batch of step ``s`` depends only on (seed, s).
     k : int or "random"
@@ -96,6 +101,7 @@ class TrainConfig:
     batch: int = 64
     lr: float = 1e-4
     lr_decay: float = 0.0
+    head_decay: float = 0.0
     seed: int = 0
     k: int | str = 1
     allow_equal: bool = False
@@ -132,6 +138,8 @@ class TrainConfig:
             raise DisentkitError("lr must be > 0, beta ≥ 0 and warmup_steps ≥ 0")
         if not 0.0 <= self.lr_decay <= 1.0:
             raise DisentkitError(f"lr_decay is a fraction of the steps in [0, 1], got {self.lr_decay}")
+        if self.head_decay < 0:
+            raise DisentkitError(f"head_decay must be ≥ 0, got {self.head_decay}")
         if self.lr_decay and self.cuda_graphs:
             # A captured graph replays the learning rate it was captured with.
             raise DisentkitError("lr_decay needs eager steps: set lr_decay 0 or drop cuda_graphs")

@@ -180,16 +180,25 @@ def train_or_resume(config: TrainConfig, out_dir: str | Path, dataset=None, **op
     return train(config, out, dataset=dataset, **options)
 
 
-def _make_optimizer(model: VAE, config: TrainConfig, device: torch.device) -> torch.optim.Adam:
+def _make_optimizer(model: VAE, config: TrainConfig, device: torch.device) -> torch.optim.Optimizer:
     # The fused kernel on CUDA: one launch for all parameters; capturable for CUDA graphs.
     cuda = device.type == "cuda"
-    return torch.optim.Adam(
-        model.parameters(),
-        lr=config.lr,
-        betas=(0.9, 0.999),
-        fused=cuda,
-        capturable=cuda and config.cuda_graphs,
-    )
+    options = {"lr": config.lr, "betas": (0.9, 0.999), "fused": cuda, "capturable": cuda and config.cuda_graphs}
+    if not config.head_decay:
+        return torch.optim.Adam(model.parameters(), **options)
+    # Decoupled decay (AdamW) on the posterior head's weights only: the rest trains as under Adam.
+    head = {id(p) for p in posterior_head_weights(model)}
+    rest = [p for p in model.parameters() if id(p) not in head]
+    groups = [
+        {"params": rest, "weight_decay": 0.0},
+        {"params": posterior_head_weights(model), "weight_decay": config.head_decay},
+    ]
+    return torch.optim.AdamW(groups, **options)
+
+
+def posterior_head_weights(model: VAE) -> list[torch.nn.Parameter]:
+    """The weight matrices of the encoder layers that output μ and log σ² (not their biases)."""
+    return [model.encoder.mu.weight, model.encoder.logvar.weight]
 
 
 def _initial_state(out, resume, init_from, identity, model, optimizer, config) -> tuple[int, float]:
