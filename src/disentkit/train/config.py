@@ -55,7 +55,8 @@ class TrainConfig:
         Decoupled weight decay (AdamW) on the weights of the encoder's posterior head, the layers
         that output μ and log σ² (0: none, plain Adam, as the papers). A latent the decoder has
         stopped using keeps, under Adam's noise, a head row that makes its posterior mean wobble
-        with the other factors; the decay pulls that row to 0 so the latent goes inactive.
+        with the other factors; the decay was meant to pull that row to 0. Measured on cpu-quick
+        (docs/training.md) it does not: the encoder scales the features the head reads instead.
     seed : int
         Seeds the weights and the data stream; the batch of step ``s`` depends only on (seed, s).
     k : int or "random"
