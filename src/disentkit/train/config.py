@@ -56,7 +56,7 @@ class TrainConfig:
         that output μ and log σ² (0: none, plain Adam, as the papers). A latent the decoder has
         stopped using keeps, under Adam's noise, a head row that makes its posterior mean wobble
         with the other factors; the decay was meant to pull that row to 0. Measured on cpu-quick
-        (docs/training.md) it does not: the encoder scales the features the head reads instead.
+        (docs/training.md) it does not: the features the head reads grow instead (norm ×3–4).
     seed : int
         Seeds the weights and the data stream; the batch of step ``s`` depends only on (seed, s).
     k : int or "random"

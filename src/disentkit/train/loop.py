@@ -183,16 +183,18 @@ def train_or_resume(config: TrainConfig, out_dir: str | Path, dataset=None, **op
 def _make_optimizer(model: VAE, config: TrainConfig, device: torch.device) -> torch.optim.Optimizer:
     # The fused kernel on CUDA: one launch for all parameters; capturable for CUDA graphs.
     cuda = device.type == "cuda"
-    options = {"lr": config.lr, "betas": (0.9, 0.999), "fused": cuda, "capturable": cuda and config.cuda_graphs}
+    options = {
+        "lr": config.lr,
+        "betas": (0.9, 0.999),
+        "fused": cuda,
+        "capturable": cuda and config.cuda_graphs,
+    }
     if not config.head_decay:
         return torch.optim.Adam(model.parameters(), **options)
     # Decoupled decay (AdamW) on the posterior head's weights only: the rest trains as under Adam.
-    head = {id(p) for p in posterior_head_weights(model)}
-    rest = [p for p in model.parameters() if id(p) not in head]
-    groups = [
-        {"params": rest, "weight_decay": 0.0},
-        {"params": posterior_head_weights(model), "weight_decay": config.head_decay},
-    ]
+    head = posterior_head_weights(model)
+    rest = [p for p in model.parameters() if all(p is not h for h in head)]
+    groups = [{"params": rest, "weight_decay": 0.0}, {"params": head, "weight_decay": config.head_decay}]
     return torch.optim.AdamW(groups, **options)
 
 
