@@ -205,7 +205,9 @@ class GroundTruthDataset(ABC):
             both = self.render(np.concatenate([f1, f2]), rng)
             return PairBatch(both[:n], both[n:], f1, f2, changed)
         generator = torch.Generator(device="cpu").manual_seed(int(rng.integers(0, 2**62)))
-        both_t = self.render_torch(torch.from_numpy(np.concatenate([f1, f2])).to(device), generator)
+        # The factors go over on the host: rendering validates them there, and validating a device
+        # tensor would copy it back, a host sync that stalled a CUDA training loop at every batch.
+        both_t = self.render_torch(torch.from_numpy(np.concatenate([f1, f2])), generator, device=device)
         return PairBatch(both_t[:n], both_t[n:], f1, f2, changed)
 
     def describe(self) -> dict:

@@ -21,7 +21,7 @@ import torch
 from disentkit.data.base import GroundTruthDataset
 from disentkit.data.colors import husl_palette
 from disentkit.data.registry import register
-from disentkit.data.tensors import DeviceRendering, unit_float
+from disentkit.data.tensors import DeviceRendering, factors_on, unit_float
 
 SIZE = 64
 #: rows of the stripe holding one sprite (its largest extent, rotated, is below this)
@@ -208,9 +208,8 @@ class Sprites(DeviceRendering, GroundTruthDataset):
         device: torch.device | str | None = None,
     ) -> torch.Tensor:
         """The tensor path: paste from the sprite bank on ``device``, noise from ``generator``."""
-        device = torch.device(device) if device is not None else factors.device
-        f = torch.as_tensor(factors)
-        self.validate_factors(f.detach().cpu().numpy())  # cheap, and the message is the same
+        device = torch.device(device) if device is not None else torch.as_tensor(factors).device
+        f = factors_on(self, factors, device)
         off = 1 if self.color else 0
         mask = paste_masks_torch(f[:, off : off + 5], device)
         n = mask.shape[0]
@@ -222,8 +221,8 @@ class Sprites(DeviceRendering, GroundTruthDataset):
             noise = random_bytes_torch((n, 3, SIZE * SIZE), gen, device)
         fg = None
         if self.color:
-            palette = torch.from_numpy(self.palette).to(device)
-            fg = palette[f[:, 0].to(device=device, dtype=torch.long)][:, :, None]
+            palette = torch.from_numpy(self.palette).to(device, non_blocking=True)
+            fg = palette[f[:, 0]][:, :, None]
         out = _composite(mask.reshape(n, 1, SIZE * SIZE), fg, noise)
         return unit_float(out.reshape(n, 3, SIZE, SIZE))
 

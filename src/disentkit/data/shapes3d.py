@@ -26,7 +26,7 @@ from disentkit.config import atomic_write_bytes
 from disentkit.data.base import GroundTruthDataset
 from disentkit.data.colors import hsv_to_rgb
 from disentkit.data.registry import register
-from disentkit.data.tensors import DeviceRendering, unit_float
+from disentkit.data.tensors import DeviceRendering, factors_on, unit_float
 
 SIZE = 64
 HUES = np.linspace(0.0, 0.9, 10)
@@ -302,9 +302,8 @@ class Shapes3D(DeviceRendering, GroundTruthDataset):
         device: torch.device | str | None = None,
     ) -> torch.Tensor:
         """The tensor path: the scene bank on ``device``, the numpy path's integer arithmetic."""
-        device = torch.device(device) if device is not None else factors.device
-        self.validate_factors(torch.as_tensor(factors).detach().cpu().numpy())
-        f = torch.as_tensor(factors).to(device=device, dtype=torch.long)
+        device = torch.device(device) if device is not None else torch.as_tensor(factors).device
+        f = factors_on(self, factors, device)
         weights, colors = _torch_bank(device)
         w = weights[_config_index(f[:, 3], f[:, 4], f[:, 5])].to(torch.int32)  # (n, 3, P)
         # the numpy path's integer arithmetic, so every device gives the same pixels

@@ -89,9 +89,9 @@ class BatchStream:
             x1, x2 = (t if torch.is_tensor(t) else to_float_images(t) for t in (pb.x1, pb.x2))
             out = {"x1": x1, "x2": x2, "changed": torch.from_numpy(pb.changed)}
         elif self.on_device and hasattr(self.dataset, "sample_factors"):
-            factors = torch.from_numpy(self.dataset.sample_factors(self.batch, rng)).to(self.device)
+            factors = torch.from_numpy(self.dataset.sample_factors(self.batch, rng))  # host: no sync
             generator = torch.Generator().manual_seed(int(rng.integers(0, 2**62)))
-            out = {"x": self.dataset.render_torch(factors, generator)}
+            out = {"x": self.dataset.render_torch(factors, generator, device=self.device)}
         else:
             out = {"x": to_float_images(self.dataset.sample_images(self.batch, rng))}
         return {k: v.to(self.device, non_blocking=True) for k, v in out.items()}
