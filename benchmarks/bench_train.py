@@ -187,27 +187,6 @@ def run() -> str:
             f"{loop / bare_shards:.2f} (rounds {low:.2f}–{high:.2f})",
         ]
     )
-    if torch.cuda.is_available():
-        gpu = torch.device("cuda")
-        g_bare = bare_rate(gpu, 300)
-        g_loop = loop_rate(gpu, 2000, log_every=200)
-        g_loop_bf16 = loop_rate(gpu, 2000, log_every=200, bf16=True)
-        g_graph = loop_rate(gpu, 4000, log_every=400, graphs=True)
-        g_graph_bf16 = loop_rate(gpu, 4000, log_every=400, bf16=True, graphs=True)
-        name = torch.cuda.get_device_name(0)
-        rows.append([name, "bare step (fixed tensor)", g_bare, g_bare * img, "1.00"])
-        rows.append([name, "whole loop", g_loop, g_loop * img, f"{g_loop / g_bare:.2f}"])
-        rows.append([name, "whole loop, bf16", g_loop_bf16, g_loop_bf16 * img, f"{g_loop_bf16 / g_bare:.2f}"])
-        rows.append([name, "whole loop, CUDA graph", g_graph, g_graph * img, f"{g_graph / g_bare:.2f}"])
-        rows.append(
-            [
-                name,
-                "whole loop, CUDA graph + bf16",
-                g_graph_bf16,
-                g_graph_bf16 * img,
-                f"{g_graph_bf16 / g_bare:.2f}",
-            ]
-        )
     table = markdown_table(["device", "what", "steps/s", "images/s", "ratio to bare"], rows)
     note = (
         f"conv64, Ada-GVAE, batch {BATCH} pairs ({img} images per step), {torch.get_num_threads()} torch "
@@ -218,7 +197,6 @@ def run() -> str:
         f"uncounted) and of the three bare steps ({block}-step blocks after a {block}-step warm-up); steps/s "
         "is total steps over total time, the loop's ratio also per round. "
         "Target: whole loop ≥ 0.95 × bare step. "
-        "GPU rows appear when CUDA is present "
-        "(an H100 run of this benchmark's functions is recorded in docs/training.md)."
+        "GPU throughput is the train_gpu section."
     )
     return f"{note}\n\n{table}\n"
