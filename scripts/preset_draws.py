@@ -32,6 +32,7 @@ def parse_args() -> argparse.Namespace:
         "--set", action="append", default=[], metavar="FIELD=VALUE", help="TrainConfig override"
     )
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--device", default="cpu", help="train and score here (cpu, cuda)")
     parser.add_argument("--out", type=Path, required=True)
     return parser.parse_args()
 
@@ -57,7 +58,7 @@ def main() -> None:
     dataset = get_dataset("dsprites")
     args.out.mkdir(parents=True, exist_ok=True)
     for seed in (int(s) for s in args.seeds.split(",")):
-        config = apply_preset(TrainConfig(device="cpu", seed=seed), args.preset)
+        config = apply_preset(TrainConfig(device=args.device, seed=seed), args.preset)
         config = dataclasses.replace(config, **overrides, steps=stages[0]).validate()
         if config.lr_decay and len(stages) > 1:
             raise DisentkitError(
@@ -78,9 +79,10 @@ def main() -> None:
                 "seed": seed,
                 "steps": steps,
                 "threads": args.threads,
+                "device": args.device,
                 "train_s": round(time.perf_counter() - start),
             }
-            scores = quick_scores(run, dataset, checkpoint="latest")
+            scores = quick_scores(run, dataset, checkpoint="latest", device=args.device)
             row.update(
                 mig=round(scores["mig"], 3),
                 omes=round(scores["omes"], 3),

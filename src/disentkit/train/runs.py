@@ -129,7 +129,9 @@ def load_run(path: str | Path, device=None, checkpoint: str = "best") -> Trained
     return TrainedModel(model, config, dev, run, ckpt.step)
 
 
-def quick_scores(run: str | Path, dataset, checkpoint: str = "best", n: int = 10_000) -> dict:
+def quick_scores(
+    run: str | Path, dataset, checkpoint: str = "best", n: int = 10_000, device: str = "cpu"
+) -> dict:
     """MIG on ``n`` sampled points and intervention OMES (its default pairs per factor) of a run.
 
     The fixed seeds (points 0, pairs 1) make two runs comparable on the same data: the scoring of
@@ -138,7 +140,7 @@ def quick_scores(run: str | Path, dataset, checkpoint: str = "best", n: int = 10
     from disentkit.metrics.information import mig
     from disentkit.metrics.omes_metric import omes_intervention
 
-    model = load_run(run, device="cpu", checkpoint=checkpoint)
+    model = load_run(run, device=device, checkpoint=checkpoint)
     images, factors = dataset.sample_observations(n, np.random.default_rng(0))
     result = omes_intervention(dataset, lambda x: model.encode(x)[0], rng=np.random.default_rng(1))
     return {
