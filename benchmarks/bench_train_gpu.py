@@ -41,15 +41,20 @@ def graph_floor(device: torch.device, bf16: bool = False) -> tuple[float, float]
     batch = {"x1": x1, "x2": x2, "changed": torch.zeros(BATCH, 5, dtype=torch.bool, device=device)}
     for s in range(GraphStep.WARMUP + 3):  # eager warm-up, capture, two replays
         step(batch, 1.0, s)
+    ms = replay_ms(step.graph, FLOOR_STEPS)
+    return 1000.0 / ms, ms
+
+
+def replay_ms(graph: torch.cuda.CUDAGraph, replays: int) -> float:
+    """Device milliseconds per replay of ``graph`` over ``replays`` back-to-back replays (CUDA events)."""
     torch.cuda.synchronize()
     start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
     start.record()
-    for _ in range(FLOOR_STEPS):
-        step.graph.replay()
+    for _ in range(replays):
+        graph.replay()
     end.record()
     end.synchronize()
-    ms = start.elapsed_time(end) / FLOOR_STEPS
-    return 1000.0 / ms, ms
+    return start.elapsed_time(end) / replays
 
 
 def run() -> str | None:

@@ -21,10 +21,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import tempfile
+import sys
 import time
+from pathlib import Path
 
 import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root: benchmarks/
+from benchmarks.bench_train import loop_intervals, throughput  # noqa: E402
+from benchmarks.bench_train_gpu import replay_ms  # noqa: E402
 
 BATCH = 64
 
@@ -96,16 +101,7 @@ def probe_floor(rows, device, n, variants):
             setup_s = time.perf_counter() - t0
             step_rate = rate(lambda step=step, batch=batch: step(batch, 1.0, 7), n, device)
             replay = rate(step.graph.replay, n, device) if getattr(step, "graph", None) else float("nan")
-            # one more replay's worth of device time from events
-            ms = float("nan")
-            if device.type == "cuda":
-                a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-                a.record()
-                for _ in range(n):
-                    step.graph.replay()
-                b.record()
-                b.synchronize()
-                ms = a.elapsed_time(b) / n
+            ms = replay_ms(step.graph, n) if device.type == "cuda" else float("nan")
             loss = step.pop_log().get("loss", float("nan"))
             emit(
                 rows,
@@ -191,36 +187,18 @@ def probe_data(rows, device, n):
 
 
 def probe_loop(rows, device, steps_eager, steps_graph):
-    import pandas as pd
-
-    from disentkit.train import TrainConfig, train
-
     for graphs, steps in ((False, steps_eager), (True, steps_graph)):
         if graphs and device.type != "cuda":
             continue
-        config = TrainConfig(
-            data="dsprites",
-            method="ada-gvae",
-            steps=steps,
-            batch=BATCH,
-            lr=5e-4,
-            log_every=max(steps // 10, 1),
-            checkpoint_every=500,
-            device=str(device),
-            cuda_graphs=graphs,
-        )
-        with tempfile.TemporaryDirectory() as tmp:
-            t0 = time.perf_counter()
-            train(config, os.path.join(tmp, "run"), progress=False)
-            wall = time.perf_counter() - t0
-            rates = pd.read_csv(os.path.join(tmp, "run", "metrics.csv"))["steps_per_s"].to_numpy()[1:]
+        t0 = time.perf_counter()
+        rates = loop_intervals(device, steps, max(steps // 10, 1), graphs=graphs)
         emit(
             rows,
             what="loop",
             graphs=graphs,
             steps=steps,
-            steps_per_s=float(len(rates) / (1 / rates).sum()),
-            wall_s=wall,
+            steps_per_s=throughput(rates),
+            wall_s=time.perf_counter() - t0,
         )
 
 
