@@ -13,7 +13,7 @@ import disentkit.train.step as step_module
 from disentkit.config import save_config
 from disentkit.errors import DisentkitError
 from disentkit.train import TrainConfig, TrainingDiverged, apply_preset, load_run, train
-from disentkit.train.checkpoint import load_checkpoint
+from disentkit.train.checkpoint import load_checkpoint, restore
 
 
 def weights(run):
@@ -71,6 +71,20 @@ def test_checkpoint_round_trip_restores_weights_and_adam(tmp_path, squares, tiny
     opt = torch.optim.Adam(model.parameters())
     opt.load_state_dict(ckpt.optimizer_state)
     assert float(opt.state_dict()["state"][0]["step"]) == 6
+
+
+def test_restore_keeps_the_live_optimizers_implementation_flags(tmp_path, squares, tiny_config):
+    """A GPU run's checkpoint (fused, capturable Adam) restores into a CPU run's plain Adam and back."""
+    run = train(tiny_config, tmp_path / "run", dataset=squares, progress=False)
+    ckpt = load_checkpoint(run / "checkpoints" / "latest.safetensors")
+    for group in ckpt.optimizer_state["param_groups"]:
+        group.update(fused=True, capturable=True)  # as a CUDA-graph run saves them
+    model = load_run(run, device="cpu", checkpoint="latest").model
+    plain = torch.optim.Adam(model.parameters(), lr=1e-3)
+    restore(ckpt, model, plain)
+    group = plain.param_groups[0]
+    assert (group["fused"], group["capturable"]) == (None, False)  # the live optimizer's
+    assert group["lr"] == tiny_config.lr and float(plain.state_dict()["state"][0]["step"]) == 6
 
 
 @pytest.mark.parametrize(("shards", "head_decay"), [(1, 0.0), (2, 0.0), (1, 0.5)])

@@ -107,11 +107,20 @@ def load_checkpoint(path: str | Path, identity: dict | None = None) -> Checkpoin
     return Checkpoint(model_state, optimizer_state, meta)
 
 
+#: optimizer options that choose an implementation (kernels, graph capture), not the arithmetic
+IMPLEMENTATION_FLAGS = ("fused", "capturable", "foreach")
+
+
 def restore(checkpoint: Checkpoint, model: torch.nn.Module, optimizer=None) -> None:
     """Load weights (and optimiser state) into live objects; mismatches are a clear error."""
     try:
         model.load_state_dict(checkpoint.model_state)
         if optimizer is not None and checkpoint.optimizer_state is not None:
+            live = [{k: g[k] for k in IMPLEMENTATION_FLAGS if k in g} for g in optimizer.param_groups]
             optimizer.load_state_dict(checkpoint.optimizer_state)
+            # How Adam runs belongs to this run's device, not the saved one's: a CPU checkpoint
+            # resumed with CUDA graphs needs capturable=True, a GPU one on the CPU no fused kernel.
+            for group, flags in zip(optimizer.param_groups, live, strict=True):
+                group.update(flags)
     except (RuntimeError, ValueError, KeyError) as exc:
         raise DisentkitError(f"checkpoint does not fit this model: {str(exc).splitlines()[0]}") from None
