@@ -135,7 +135,13 @@ def probe_profile(rows, device, n):
         for s in range(n):
             eager(batch, 1.0, s)
         sync(device)
-    kernels = [e for e in prof.events() if e.device_type == torch.autograd.DeviceType.CUDA]
+    # device-side events, less the ranges the profiler draws around record_function blocks
+    # (Adam.step's), which would count the kernels inside them twice
+    kernels = [
+        e
+        for e in prof.events()
+        if e.device_type == torch.autograd.DeviceType.CUDA and not getattr(e, "is_user_annotation", False)
+    ]
     device_ms = sum(e.time_range.elapsed_us() for e in kernels) / n / 1000.0
     host_ms = sum(e.self_cpu_time_total for e in prof.key_averages()) / n / 1000.0
     by_name: dict = {}
