@@ -70,9 +70,10 @@ def main(argv: list[str]) -> int:
         text = module.run()
         if text is None:  # nothing to measure here (e.g. no GPU): keep what RESULTS.md holds
             continue
+        knobs = "".join(f"{k}={v} " for k, v in sorted(os.environ.items()) if k.startswith("BENCH_"))
         stamp = (
             f"_Measured {_dt.datetime.now().strftime('%Y-%m-%d %H:%M')} on {machine()}; "
-            f"command: `python -m benchmarks.run {topic}`._\n\n"
+            f"command: `{knobs}python -m benchmarks.run {topic}`._\n\n"
         )
         sections_entry = f"## {topic}\n\n{stamp}{text.strip()}\n"
         print(text, flush=True)
