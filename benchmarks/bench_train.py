@@ -21,6 +21,17 @@ from benchmarks.timing import markdown_table
 BATCH = 64  # pairs
 
 
+def fixed_batch(device: torch.device, channels_last: bool = False) -> dict[str, torch.Tensor]:
+    """One batch of ``BATCH`` random binary image pairs (10 % of pixels on), reused at every step."""
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    x1, x2 = ((torch.rand(BATCH, 1, 64, 64, device=device) > 0.9).float() for _ in range(2))
+    return {
+        "x1": x1.contiguous(memory_format=fmt),
+        "x2": x2.contiguous(memory_format=fmt),
+        "changed": torch.zeros(BATCH, 5, dtype=torch.bool, device=device),
+    }
+
+
 def bare_intervals(
     device: torch.device,
     blocks: int,
@@ -46,9 +57,7 @@ def bare_intervals(
     opt = torch.optim.Adam(model.parameters(), 5e-4, fused=device.type == "cuda")
     objective = get_objective("ada-gvae")
     gen = torch.Generator(device=device).manual_seed(0)
-    x1, x2 = ((torch.rand(BATCH, 1, 64, 64, device=device) > 0.9).float() for _ in range(2))
-    x1, x2 = x1.contiguous(memory_format=fmt), x2.contiguous(memory_format=fmt)
-    batch = {"x1": x1, "x2": x2, "changed": torch.zeros(BATCH, 5, dtype=torch.bool, device=device)}
+    batch = fixed_batch(device, channels_last)
     autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=bf16 and device.type == "cuda")
 
     def step():

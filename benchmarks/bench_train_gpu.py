@@ -19,26 +19,46 @@ import os
 
 import torch
 
-from benchmarks.bench_train import BATCH, bare_rate, loop_rate
+from benchmarks.bench_train import BATCH, bare_rate, fixed_batch, loop_rate
 from benchmarks.timing import markdown_table
 
 FLOOR_STEPS = 1000
 
 
-def graph_floor(device: torch.device, bf16: bool = False) -> tuple[float, float]:
-    """(replays per second, device ms per replay) of the captured step on a fixed batch."""
+def graph_step(
+    device: torch.device,
+    bf16: bool = False,
+    clip: float | None = 1.0,
+    channels_last: bool = False,
+    compile_mode: str | None = None,
+):
+    """The library's step for conv64 Ada-GVAE: a ``GraphStep`` on CUDA (an ``EagerStep`` elsewhere,
+    for smoke runs of the probe), with the model optionally channels-last or torch.compile'd."""
     from disentkit.models.objectives import get_objective
     from disentkit.models.vae import VAE
     from disentkit.train import TrainConfig
-    from disentkit.train.step import GraphStep
+    from disentkit.train.step import EagerStep, GraphStep
 
     torch.manual_seed(0)
     model = VAE("conv64", 1, 10).to(device)
-    optimizer = torch.optim.Adam(model.parameters(), 5e-4, fused=True, capturable=True)
-    config = TrainConfig(method="ada-gvae", lr=5e-4, clip=1.0, bf16=bf16)
-    step = GraphStep(model, optimizer, get_objective("ada-gvae"), config, device)
-    x1, x2 = ((torch.rand(BATCH, 1, 64, 64, device=device) > 0.9).float() for _ in range(2))
-    batch = {"x1": x1, "x2": x2, "changed": torch.zeros(BATCH, 5, dtype=torch.bool, device=device)}
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    if compile_mode:
+        model.encoder = torch.compile(model.encoder, mode=compile_mode)
+        model.decoder = torch.compile(model.decoder, mode=compile_mode)
+    cuda = device.type == "cuda"
+    optimizer = torch.optim.Adam(model.parameters(), 5e-4, fused=cuda, capturable=cuda)
+    config = TrainConfig(method="ada-gvae", lr=5e-4, clip=clip, bf16=bf16)
+    runner = GraphStep if cuda else EagerStep
+    return runner(model, optimizer, get_objective("ada-gvae"), config, device)
+
+
+def graph_floor(device: torch.device, bf16: bool = False) -> tuple[float, float]:
+    """(replays per second, device ms per replay) of the captured step on a fixed batch."""
+    from disentkit.train.step import GraphStep
+
+    step = graph_step(device, bf16=bf16)
+    batch = fixed_batch(device)
     for s in range(GraphStep.WARMUP + 3):  # eager warm-up, capture, two replays
         step(batch, 1.0, s)
     ms = replay_ms(step.graph, FLOOR_STEPS)

@@ -28,10 +28,8 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root: benchmarks/
-from benchmarks.bench_train import loop_intervals, throughput  # noqa: E402
-from benchmarks.bench_train_gpu import replay_ms  # noqa: E402
-
-BATCH = 64
+from benchmarks.bench_train import BATCH, fixed_batch, loop_intervals, throughput  # noqa: E402
+from benchmarks.bench_train_gpu import graph_step, replay_ms  # noqa: E402
 
 
 def emit(rows: list, **row) -> None:
@@ -40,37 +38,14 @@ def emit(rows: list, **row) -> None:
 
 
 def make_step(device, variant: dict):
-    """A GraphStep (or EagerStep off CUDA) for conv64 Ada-GVAE with ``variant``'s options."""
-    from disentkit.models.objectives import get_objective
-    from disentkit.models.vae import VAE
-    from disentkit.train import TrainConfig
-    from disentkit.train.step import EagerStep, GraphStep
-
-    torch.manual_seed(0)
-    model = VAE("conv64", 1, 10).to(device)
-    if variant.get("channels_last"):
-        model = model.to(memory_format=torch.channels_last)
-    if variant.get("compile"):
-        model.encoder = torch.compile(model.encoder, mode=variant["compile"])
-        model.decoder = torch.compile(model.decoder, mode=variant["compile"])
-    cuda = device.type == "cuda"
-    opt = torch.optim.Adam(model.parameters(), 5e-4, fused=cuda, capturable=cuda)
-    config = TrainConfig(
-        method="ada-gvae", lr=5e-4, clip=variant.get("clip", 1.0), bf16=variant.get("bf16", False)
+    """The benchmark's step (GraphStep on CUDA) with ``variant``'s options."""
+    return graph_step(
+        device,
+        bf16=variant.get("bf16", False),
+        clip=variant.get("clip", 1.0),
+        channels_last=variant.get("channels_last", False),
+        compile_mode=variant.get("compile"),
     )
-    cls = GraphStep if cuda else EagerStep
-    return cls(model, opt, get_objective("ada-gvae"), config, device)
-
-
-def fixed_batch(device, channels_last=False):
-    g = torch.Generator(device="cpu").manual_seed(0)
-    fmt = torch.channels_last if channels_last else torch.contiguous_format
-    x1, x2 = ((torch.rand(BATCH, 1, 64, 64, generator=g) > 0.9).float() for _ in range(2))
-    return {
-        "x1": x1.to(device).contiguous(memory_format=fmt),
-        "x2": x2.to(device).contiguous(memory_format=fmt),
-        "changed": torch.zeros(BATCH, 5, dtype=torch.bool, device=device),
-    }
 
 
 def sync(device):
@@ -182,13 +157,14 @@ def probe_data(rows, device, n):
     emit(rows, what="data", how="numpy factor pairs only", batches_per_s=rate(factors_only, n, device))
     if device.type == "cuda":
         chunk = 16
-        f = torch.from_numpy(np.concatenate([ds.sample_factors(2 * BATCH * chunk, np.random.default_rng(0))]))
+        # host factors, as the stream passes them (device factors would be copied back to validate)
+        f = torch.from_numpy(ds.sample_factors(2 * BATCH * chunk, np.random.default_rng(0)))
         emit(
             rows,
             what="data",
             how=f"one render_torch of {chunk} batches (per batch)",
             batches_per_s=chunk
-            * rate(lambda: ds.render_torch(f.to(device), None), max(n // chunk, 2), device),
+            * rate(lambda: ds.render_torch(f, None, device=device), max(n // chunk, 2), device),
         )
 
 

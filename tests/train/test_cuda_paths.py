@@ -51,7 +51,8 @@ def test_graph_step_replays_without_a_host_sync():
     config = TrainConfig(method="ada-gvae", clip=1.0, cuda_graphs=True)
     step = GraphStep(model, optimizer, get_objective("ada-gvae"), config, device)
     stream = BatchStream(get_dataset("dsprites"), True, 16, 0, 1, False, device, prefetch=0)
-    for s in range(GraphStep.WARMUP + 1):  # warm-up and capture
+    captured = GraphStep.WARMUP + 1  # eager warm-up steps, then the capture
+    for s in range(captured):
         step(stream.make(s), 1.0, s)
-    without_host_sync(lambda: [step(stream.make(s), 1.0, s) for s in range(5, 8)])
+    without_host_sync(lambda: [step(stream.make(s), 1.0, s) for s in range(captured, captured + 3)])
     assert np.isfinite(step.pop_log()["loss"])

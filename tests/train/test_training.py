@@ -74,16 +74,17 @@ def test_checkpoint_round_trip_restores_weights_and_adam(tmp_path, squares, tiny
 
 
 def test_restore_keeps_the_live_optimizers_implementation_flags(tmp_path, squares, tiny_config):
-    """A GPU run's checkpoint (fused, capturable Adam) restores into a CPU run's plain Adam and back."""
+    """A CUDA-graph run's checkpoint (fused, capturable Adam) restores into a plain CPU Adam."""
     run = train(tiny_config, tmp_path / "run", dataset=squares, progress=False)
     ckpt = load_checkpoint(run / "checkpoints" / "latest.safetensors")
     for group in ckpt.optimizer_state["param_groups"]:
         group.update(fused=True, capturable=True)  # as a CUDA-graph run saves them
     model = load_run(run, device="cpu", checkpoint="latest").model
-    plain = torch.optim.Adam(model.parameters(), lr=1e-3)
+    plain = torch.optim.Adam(model.parameters(), lr=0.5)
     restore(ckpt, model, plain)
     group = plain.param_groups[0]
     assert (group["fused"], group["capturable"]) == (None, False)  # the live optimizer's
+    # everything else is the checkpoint's: its rate (not 0.5) and its step count
     assert group["lr"] == tiny_config.lr and float(plain.state_dict()["state"][0]["step"]) == 6
 
 

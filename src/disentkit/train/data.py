@@ -3,8 +3,8 @@
 That makes ``--resume`` exact (no sampler state to save) and lets a background thread render the
 next batches while a GPU trains on the current one. On CUDA, labelled datasets render straight on
 the device (``render_torch``), so the GPU never waits for numpy, and without a host sync (factors
-are checked on the host and uploaded without blocking), so the loop runs ahead of the GPU. On CPU the batch is rendered in
-the training thread: the model step already keeps every core busy, and torch calls from a second
+are checked on the host and uploaded without blocking), so the loop runs ahead of the GPU. On CPU
+the batch is rendered in the training thread: the model step already keeps every core busy, and torch calls from a second
 thread start a second OpenMP team that competes with it (measured on 2 cores, 3 interleaved rounds:
 median model step 260 ms with a background renderer, 210 ms without; rendering a dSprites batch
 costs ~1 ms).
