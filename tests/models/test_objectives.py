@@ -112,3 +112,32 @@ def test_unknown_method_and_rule_list_valid_names():
     with pytest.raises(DisentkitError, match="symmetric"):
         get_objective("ada-gvae", kl_rule="both")
     assert get_objective("ada-ml-vae").pairs and not get_objective("beta-tcvae").pairs
+
+
+def test_agreement_weighs_exactly_the_shared_latents_gap():
+    # Factor 1 changed: latent 1 is free, the others shared; latents 1 and 3 differ between the images.
+    changed = torch.tensor([[False, True, False, False]])
+    mu1, lv1, mu2, lv2 = posteriors(differ=(1, 3), d=4)
+    _, _, _, _, extra = LabelPairs("gvae", agreement=2.0).aggregate(mu1, lv1, mu2, lv2, changed)
+    gap = pair_divergence(mu1, lv1, mu2, lv2, "symmetric")[0, 3]
+    assert gap > 1.0 and extra["agreement"].item() == pytest.approx(2.0 * gap.item())
+    same = LabelPairs("gvae", agreement=2.0).aggregate(mu1, lv1, mu1, lv1, changed)[4]
+    assert same["agreement"].item() == 0.0
+    assert "agreement" not in LabelPairs("gvae").aggregate(mu1, lv1, mu2, lv2, changed)[4]
+
+
+def test_averaging_alone_gives_a_shared_gap_no_gradient():
+    from disentkit.models.vae import kl_to_prior
+
+    changed = torch.tensor([[True, False]])  # latent 1 shared
+    mu1, lv1, mu2, lv2 = (t.requires_grad_() for t in posteriors(differ=(1,), d=2))
+
+    def gap_gradient(agreement):
+        a1, l1, a2, l2, extra = LabelPairs("gvae", agreement=agreement).aggregate(mu1, lv1, mu2, lv2, changed)
+        loss = (a1 + a2).square().sum() + kl_to_prior(a1, l1).sum() + extra.get("agreement", 0.0)
+        g1, g2 = torch.autograd.grad(loss, (mu1, mu2))
+        return (g1 - g2)[0, 1].item()  # the loss's slope along mu1 − mu2 in the shared latent
+
+    assert gap_gradient(0.0) == 0.0 and abs(gap_gradient(1.0)) > 0.1
+    with pytest.raises(DisentkitError, match="single images"):
+        get_objective("beta-vae", agreement=1.0)

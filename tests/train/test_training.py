@@ -169,6 +169,16 @@ def test_config_validation_and_presets():
     assert loop.beta_at(paper, 0) == pytest.approx(2.0 / 50_000) and loop.beta_at(paper, 60_000) == 2.0
 
 
+def test_beta_anneals_down_from_beta_start():
+    config = TrainConfig(beta=2.0, beta_start=8.0, warmup_steps=100).validate()
+    betas = [loop.beta_at(config, s) for s in (0, 49, 99, 500)]
+    assert betas[0] == pytest.approx(8.0 - 6.0 / 100) and betas[1] == pytest.approx(5.0)
+    assert betas[2] == betas[3] == 2.0
+    assert loop.beta_at(dataclasses.replace(config, warmup_steps=0), 0) == 2.0
+    with pytest.raises(DisentkitError, match="beta_start"):
+        TrainConfig(beta_start=-1.0).validate()
+
+
 def test_lr_decay_schedule_and_log(tmp_path, squares, tiny_config):
     from disentkit.train.loop import lr_at
 

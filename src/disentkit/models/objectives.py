@@ -14,6 +14,12 @@ ml-vae-labels the same with ML-VAE averaging.
 
 The Ada rule's divergence is an option (``kl_rule``): "asymmetric" KL(q₁‖q₂) as disentanglement_lib
 (default) or "symmetric" ½KL(q₁‖q₂) + ½KL(q₂‖q₁) as disent and the transfer paper's release.
+
+Pair methods take an ``agreement`` weight γ (0 by default: the papers' objectives). Averaging hands
+the decoder one posterior per shared latent, so the *difference* of the two encodings of a shared
+factor gets no gradient at all: a latent can keep reacting to another factor's change as long as the
+decoder learns to ignore it there. γ·Σ_shared ½(KL(q₁‖q₂) + KL(q₂‖q₁)) (per pair, in nats) asks the
+encoder directly for equal posteriors where the pair shares the factor.
 """
 
 from __future__ import annotations
@@ -128,10 +134,10 @@ class AdaptivePairs(Objective):
 
     pairs = True
 
-    def __init__(self, average: str = "gvae", kl_rule: str = "asymmetric") -> None:
+    def __init__(self, average: str = "gvae", kl_rule: str = "asymmetric", agreement: float = 0.0) -> None:
         if kl_rule not in KL_RULES:
             raise unknown_name("kl rule", kl_rule, KL_RULES)
-        self.average, self.kl_rule = AVERAGES[average], kl_rule
+        self.average, self.kl_rule, self.agreement = AVERAGES[average], kl_rule, agreement
         self.name = "ada-gvae" if average == "gvae" else "ada-ml-vae"
 
     def shared_mask(self, mu1, lv1, mu2, lv2, changed) -> torch.Tensor:
@@ -142,14 +148,18 @@ class AdaptivePairs(Objective):
     def aggregate(self, mu1, lv1, mu2, lv2, changed):
         shared = self.shared_mask(mu1, lv1, mu2, lv2, changed)
         out = apply_shared(mu1, lv1, mu2, lv2, shared, self.average)
-        return (*out, {"shared_dims": shared.float().sum(1).mean()})
+        extra = {"shared_dims": shared.float().sum(1).mean()}
+        if self.agreement:
+            gap = pair_divergence(mu1, lv1, mu2, lv2, "symmetric")
+            extra["agreement"] = self.agreement * torch.where(shared, gap, 0.0).sum(1).mean()
+        return (*out, extra)
 
 
 class LabelPairs(AdaptivePairs):
     """GVAE / ML-VAE with the changed factor known (the transfer paper's released "labels" configs)."""
 
-    def __init__(self, average: str = "gvae", kl_rule: str = "asymmetric") -> None:
-        super().__init__(average, kl_rule)
+    def __init__(self, average: str = "gvae", kl_rule: str = "asymmetric", agreement: float = 0.0) -> None:
+        super().__init__(average, kl_rule, agreement)
         self.name = "gvae-labels" if average == "gvae" else "ml-vae-labels"
 
     def shared_mask(self, mu1, lv1, mu2, lv2, changed):
@@ -158,21 +168,24 @@ class LabelPairs(AdaptivePairs):
         return labels_shared_mask(changed, mu1.shape[1])
 
 
-METHODS: dict[str, Callable[[str], Objective]] = {
-    "beta-vae": lambda rule: Objective(),
-    "beta-tcvae": lambda rule: BetaTCVAE(),
-    "ada-gvae": lambda rule: AdaptivePairs("gvae", rule),
-    "ada-ml-vae": lambda rule: AdaptivePairs("ml-vae", rule),
-    "gvae-labels": lambda rule: LabelPairs("gvae", rule),
-    "ml-vae-labels": lambda rule: LabelPairs("ml-vae", rule),
+METHODS: dict[str, Callable[[str, float], Objective]] = {
+    "beta-vae": lambda rule, agreement: Objective(),
+    "beta-tcvae": lambda rule, agreement: BetaTCVAE(),
+    "ada-gvae": lambda rule, agreement: AdaptivePairs("gvae", rule, agreement),
+    "ada-ml-vae": lambda rule, agreement: AdaptivePairs("ml-vae", rule, agreement),
+    "gvae-labels": lambda rule, agreement: LabelPairs("gvae", rule, agreement),
+    "ml-vae-labels": lambda rule, agreement: LabelPairs("ml-vae", rule, agreement),
 }
 
 
-def get_objective(method: str, kl_rule: str = "asymmetric") -> Objective:
-    """Objective by method name; unknown names list the valid ones."""
+def get_objective(method: str, kl_rule: str = "asymmetric", agreement: float = 0.0) -> Objective:
+    """Objective by method name; unknown names list the valid ones. ``agreement``: pair methods only."""
     key = method.lower().replace("_", "-")
     if key not in METHODS:
         raise unknown_name("method", method, METHODS)
     if kl_rule not in KL_RULES:
         raise unknown_name("kl rule", kl_rule, KL_RULES)
-    return METHODS[key](kl_rule)
+    objective = METHODS[key](kl_rule, agreement)
+    if agreement and not objective.pairs:
+        raise DisentkitError(f"agreement weighs a pair's shared latents; {method} trains on single images")
+    return objective

@@ -127,7 +127,7 @@ def vae_loss(
     rec = reconstruction_loss(logits, target, recon).mean()
     kl_dims = kl_to_prior(mu, logvar)
     reg, reg_terms = objective.regularizer(z, mu, logvar, kl_dims, beta)
-    loss = rec + reg
+    loss = rec + reg + extra.get("agreement", 0.0)
     terms = {"loss": loss, "reconstruction": rec, "kl": kl_dims.sum(1).mean(), **reg_terms, **extra}
     return LossOutput(loss, {k: v.detach() for k, v in terms.items()}, kl_dims.detach().mean(0))
 

@@ -35,11 +35,19 @@ def train_command(
     ),
     seed: int = typer.Option(0, help="Seeds the weights and the data stream."),
     k: str = typer.Option("1", help="Factors changed per pair: a number or 'random' (disentanglement_lib)."),
+    agreement: float = typer.Option(
+        0.0, help="Pair methods: weight of the KL between the two posteriors of each shared latent (0: none)."
+    ),
     allow_equal: bool = typer.Option(False, help="A changed factor may keep its value (release behaviour)."),
     kl_rule: str = typer.Option(
         "asymmetric", help="Ada threshold: asymmetric (disentanglement_lib) or symmetric."
     ),
-    warmup_steps: int = typer.Option(0, help="Linear β warm-up steps."),
+    warmup_steps: int = typer.Option(
+        0, help="Steps over which β moves linearly from --beta-start to --beta."
+    ),
+    beta_start: float = typer.Option(
+        0.0, help="β at step 0 of that ramp (0: warm-up; above --beta: anneal down)."
+    ),
     clip: float = typer.Option(1.0, help="Gradient-norm clip; 0 disables."),
     recon: str = typer.Option("bernoulli", help="bernoulli or gaussian."),
     latent_dim: int = typer.Option(10, help="Latent size."),

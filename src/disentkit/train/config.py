@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from disentkit.errors import DisentkitError, unknown_name
 from disentkit.models.architectures import ARCHITECTURES
-from disentkit.models.objectives import KL_RULES, METHODS
+from disentkit.models.objectives import KL_RULES, METHODS, get_objective
 from disentkit.models.vae import RECONSTRUCTIONS
 
 
@@ -61,12 +61,19 @@ class TrainConfig:
         Seeds the weights and the data stream; the batch of step ``s`` depends only on (seed, s).
     k : int or "random"
         Factors changed per pair: an int (the transfer paper: 1) or "random" (disentanglement_lib).
+    agreement : float
+        Pair methods: weight of the symmetric KL between the two posteriors of every latent the pair
+        shares, in nats (0: none, the papers' objectives). Averaging alone gives the gap between
+        two encodings of a shared factor no gradient (docs/training.md, "Agreement").
     allow_equal : bool
         Let a changed factor keep its value (the release behaviour).
     kl_rule : str
         Ada threshold divergence: "asymmetric" (disentanglement_lib) or "symmetric" (disent/transfer).
     warmup_steps : int
-        Linear β warm-up 0 → β over this many steps (0: none).
+        β moves linearly from ``beta_start`` to β over this many steps (0: β from the first step).
+    beta_start : float
+        β at step 0 of that ramp: 0 is the usual warm-up; above β it anneals down (a tight
+        bottleneck first that loosens, as Burgess et al. 2018's capacity schedule).
     clip : float or None
         Gradient-norm clipping threshold (None: no clipping).
     recon : str
@@ -105,9 +112,11 @@ class TrainConfig:
     head_decay: float = 0.0
     seed: int = 0
     k: int | str = 1
+    agreement: float = 0.0
     allow_equal: bool = False
     kl_rule: str = "asymmetric"
     warmup_steps: int = 0
+    beta_start: float = 0.0
     clip: float | None = 1.0
     recon: str = "bernoulli"
     latent_dim: int = 10
@@ -135,10 +144,13 @@ class TrainConfig:
         for name, value in positive.items():
             if int(value) < 1:
                 raise DisentkitError(f"{name} must be at least 1, got {value}")
-        if self.lr <= 0 or self.beta < 0 or self.warmup_steps < 0:
-            raise DisentkitError("lr must be > 0, beta ≥ 0 and warmup_steps ≥ 0")
+        if self.lr <= 0 or min(self.beta, self.beta_start, self.warmup_steps) < 0:
+            raise DisentkitError("lr must be > 0; beta, beta_start and warmup_steps ≥ 0")
         if not 0.0 <= self.lr_decay <= 1.0:
             raise DisentkitError(f"lr_decay is a fraction of the steps in [0, 1], got {self.lr_decay}")
+        if self.agreement < 0:
+            raise DisentkitError(f"agreement must be ≥ 0, got {self.agreement}")
+        get_objective(self.method, self.kl_rule, self.agreement)  # refuses agreement without pairs
         if self.head_decay < 0:
             raise DisentkitError(f"head_decay must be ≥ 0, got {self.head_decay}")
         if self.lr_decay and self.cuda_graphs:

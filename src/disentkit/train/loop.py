@@ -58,10 +58,11 @@ def build_model(config: TrainConfig, channels: int, device: torch.device) -> VAE
 
 
 def beta_at(config: TrainConfig, step: int) -> float:
-    """Linear warm-up 0 → β over ``warmup_steps`` (β from the first step when 0)."""
+    """β moves linearly from ``beta_start`` to β over ``warmup_steps`` (β from the first step when 0)."""
     if config.warmup_steps <= 0:
         return config.beta
-    return config.beta * min(1.0, (step + 1) / config.warmup_steps)
+    done = min(1.0, (step + 1) / config.warmup_steps)
+    return config.beta_start + (config.beta - config.beta_start) * done
 
 
 def lr_at(config: TrainConfig, step: int) -> float:
@@ -136,7 +137,7 @@ def train(
         from disentkit.data import get_dataset
 
         dataset = get_dataset(config.data)
-    objective = get_objective(config.method, config.kl_rule)
+    objective = get_objective(config.method, config.kl_rule, config.agreement)
     channels = model_channels(config, dataset)
     identity = identity_of(config, channels)
     model = build_model(config, channels, device)

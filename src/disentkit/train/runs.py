@@ -132,7 +132,9 @@ def load_run(path: str | Path, device=None, checkpoint: str = "best") -> Trained
 def quick_scores(
     run: str | Path, dataset, checkpoint: str = "best", n: int = 10_000, device: str = "cpu"
 ) -> dict:
-    """MIG on ``n`` sampled points and intervention OMES (its default pairs per factor) of a run.
+    """MIG on ``n`` sampled points and intervention OMES (its default pairs per factor) of a run,
+    plus each latent's posterior-mean standard deviation and mean posterior variance on the points
+    (a collapsed latent: ≈ 0 and ≈ 1; OMES counts it as inactive below 0.05).
 
     The fixed seeds (points 0, pairs 1) make two runs comparable on the same data: the scoring of
     the quick presets' slow test and of ``scripts/preset_draws.py``.
@@ -143,8 +145,11 @@ def quick_scores(
     model = load_run(run, device=device, checkpoint=checkpoint)
     images, factors = dataset.sample_observations(n, np.random.default_rng(0))
     result = omes_intervention(dataset, lambda x: model.encode(x)[0], rng=np.random.default_rng(1))
+    mu, logvar = model.encode(images)
     return {
-        "mig": float(mig(model.encode(images)[0], factors).mig),
+        "mig": float(mig(mu, factors).mig),
         "omes": float(result.omes),
         "omes_per_factor": [float(v) for v in result.omes_per_factor],
+        "mean_std": [float(v) for v in mu.std(0, ddof=1)],
+        "posterior_var": [float(v) for v in np.exp(logvar).mean(0)],
     }

@@ -214,7 +214,8 @@ def shard_bounds(n: int, shards: int) -> list[tuple[int, int]]:
 def shardable(config) -> bool:
     """Whether the config's loss and architecture are per-example (shards' gradients sum exactly)."""
     return (
-        get_objective(config.method, config.kl_rule).per_example and get_architecture(config.arch).per_example
+        get_objective(config.method, config.kl_rule, config.agreement).per_example
+        and get_architecture(config.arch).per_example
     )
 
 
