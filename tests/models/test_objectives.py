@@ -141,3 +141,20 @@ def test_averaging_alone_gives_a_shared_gap_no_gradient():
     assert gap_gradient(0.0) == 0.0 and abs(gap_gradient(1.0)) > 0.1
     with pytest.raises(DisentkitError, match="single images"):
         get_objective("beta-vae", agreement=1.0)
+
+
+def test_sparsity_pulls_a_nearly_unused_latent_with_a_force_that_does_not_vanish():
+    from disentkit.models.vae import kl_to_prior
+
+    def pulls(sparsity, means=(0.1, 0.2)):
+        mu = torch.tensor([[m] for m in means], requires_grad=True)
+        logvar = torch.zeros_like(mu)
+        objective = get_objective("gvae-labels", sparsity=sparsity)
+        reg, _ = objective.regularizer(None, mu, logvar, kl_to_prior(mu, logvar), 0.0 if sparsity else 1.0)
+        return (torch.autograd.grad(reg, mu)[0].flatten() * len(means)).tolist()
+
+    kl_small, kl_large = pulls(0.0)
+    assert kl_large / kl_small == pytest.approx(2.0)  # β·KL: the pull shrinks with the mean
+    sparse_small, sparse_large = pulls(1.0)
+    assert sparse_small > 0.6 and sparse_large / sparse_small < 1.1  # √KL: about constant (L1)
+    assert get_objective("beta-tcvae", sparsity=1.0).sparsity == 1.0

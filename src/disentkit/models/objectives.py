@@ -20,6 +20,12 @@ the decoder one posterior per shared latent, so the *difference* of the two enco
 factor gets no gradient at all: a latent can keep reacting to another factor's change as long as the
 decoder learns to ignore it there. γ·Σ_shared ½(KL(q₁‖q₂) + KL(q₂‖q₁)) (per pair, in nats) asks the
 encoder directly for equal posteriors where the pair shares the factor.
+
+Every method takes a ``sparsity`` weight λ (0 by default): λ·Σ_j √(KL_j + 10⁻³) per example. The KL
+is quadratic in a latent's mean near the prior, so its pull on a latent that is almost unused
+vanishes and the latent's mean keeps a small spread for thousands of steps; the square root pulls
+with a force that does not vanish (an L1 penalty on the mean there, a group lasso over latents), so
+a latent worth less than λ goes all the way to the prior.
 """
 
 from __future__ import annotations
@@ -101,12 +107,19 @@ class Objective:
     pairs = False
     # The loss is a mean of per-example (per-pair) terms, so batch shards' gradients sum exactly.
     per_example = True
+    sparsity = 0.0
 
     def aggregate(self, mu1, lv1, mu2, lv2, changed) -> tuple[torch.Tensor, ...]:
         return mu1, lv1, mu2, lv2, {}
 
     def regularizer(self, z, mu, logvar, kl_dims, beta) -> tuple[torch.Tensor, dict]:
-        return beta * kl_dims.sum(1).mean(), {}
+        return beta * kl_dims.sum(1).mean() + self.latent_sparsity(kl_dims), {}
+
+    def latent_sparsity(self, kl_dims: torch.Tensor) -> torch.Tensor | float:
+        """λ·Σ_j √(KL_j + 10⁻³), mean over examples (0 when λ is 0)."""
+        if not self.sparsity:
+            return 0.0
+        return self.sparsity * (kl_dims + 1e-3).sqrt().sum(1).mean()
 
 
 class BetaTCVAE(Objective):
@@ -117,7 +130,7 @@ class BetaTCVAE(Objective):
 
     def regularizer(self, z, mu, logvar, kl_dims, beta):
         tc = total_correlation(z, mu, logvar)
-        return kl_dims.sum(1).mean() + (beta - 1.0) * tc, {"tc": tc}
+        return kl_dims.sum(1).mean() + (beta - 1.0) * tc + self.latent_sparsity(kl_dims), {"tc": tc}
 
 
 def total_correlation(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
@@ -178,7 +191,9 @@ METHODS: dict[str, Callable[[str, float], Objective]] = {
 }
 
 
-def get_objective(method: str, kl_rule: str = "asymmetric", agreement: float = 0.0) -> Objective:
+def get_objective(
+    method: str, kl_rule: str = "asymmetric", agreement: float = 0.0, sparsity: float = 0.0
+) -> Objective:
     """Objective by method name; unknown names list the valid ones. ``agreement``: pair methods only."""
     key = method.lower().replace("_", "-")
     if key not in METHODS:
@@ -188,4 +203,5 @@ def get_objective(method: str, kl_rule: str = "asymmetric", agreement: float = 0
     objective = METHODS[key](kl_rule, agreement)
     if agreement and not objective.pairs:
         raise DisentkitError(f"agreement weighs a pair's shared latents; {method} trains on single images")
+    objective.sparsity = sparsity
     return objective

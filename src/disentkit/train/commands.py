@@ -38,6 +38,9 @@ def train_command(
     agreement: float = typer.Option(
         0.0, help="Pair methods: weight of the KL between the two posteriors of each shared latent (0: none)."
     ),
+    sparsity: float = typer.Option(
+        0.0, help="Weight of Σ√KL per latent: takes latents worth less than it to the prior (0: none)."
+    ),
     allow_equal: bool = typer.Option(False, help="A changed factor may keep its value (release behaviour)."),
     kl_rule: str = typer.Option(
         "asymmetric", help="Ada threshold: asymmetric (disentanglement_lib) or symmetric."

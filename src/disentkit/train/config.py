@@ -65,6 +65,9 @@ class TrainConfig:
         Pair methods: weight of the symmetric KL between the two posteriors of every latent the pair
         shares, in nats (0: none, the papers' objectives). Averaging alone gives the gap between
         two encodings of a shared factor no gradient (docs/training.md, "Agreement").
+    sparsity : float
+        Weight λ of λ·Σ_j √(KL_j) per example, a penalty that takes a latent worth less than λ all
+        the way to the prior (0: none, the papers' objectives; docs/training.md, "Sparsity").
     allow_equal : bool
         Let a changed factor keep its value (the release behaviour).
     kl_rule : str
@@ -113,6 +116,7 @@ class TrainConfig:
     seed: int = 0
     k: int | str = 1
     agreement: float = 0.0
+    sparsity: float = 0.0
     allow_equal: bool = False
     kl_rule: str = "asymmetric"
     warmup_steps: int = 0
@@ -128,6 +132,10 @@ class TrainConfig:
     cuda_graphs: bool = False
     cpu_shards: int | None = None
     preset: str | None = None
+
+    def objective(self):
+        """The run's :class:`~disentkit.models.objectives.Objective`."""
+        return get_objective(self.method, self.kl_rule, self.agreement, self.sparsity)
 
     def validate(self) -> TrainConfig:
         """Check names and ranges; returns self. Every problem is a DisentkitError saying what to do."""
@@ -148,9 +156,9 @@ class TrainConfig:
             raise DisentkitError("lr must be > 0; beta, beta_start and warmup_steps ≥ 0")
         if not 0.0 <= self.lr_decay <= 1.0:
             raise DisentkitError(f"lr_decay is a fraction of the steps in [0, 1], got {self.lr_decay}")
-        if self.agreement < 0:
-            raise DisentkitError(f"agreement must be ≥ 0, got {self.agreement}")
-        get_objective(self.method, self.kl_rule, self.agreement)  # refuses agreement without pairs
+        if min(self.agreement, self.sparsity) < 0:
+            raise DisentkitError(f"agreement and sparsity must be ≥ 0, got {self.agreement}, {self.sparsity}")
+        self.objective()  # refuses agreement without pairs
         if self.head_decay < 0:
             raise DisentkitError(f"head_decay must be ≥ 0, got {self.head_decay}")
         if self.lr_decay and self.cuda_graphs:

@@ -23,7 +23,6 @@ from disentkit.config import environment_info, load_config, save_config
 from disentkit.device import model_memory_format, pick_device
 from disentkit.errors import DisentkitError
 from disentkit.models.architectures import check_observation_shape
-from disentkit.models.objectives import get_objective
 from disentkit.models.vae import VAE
 from disentkit.train.checkpoint import load_checkpoint, restore, save_checkpoint
 from disentkit.train.config import TrainConfig
@@ -137,7 +136,7 @@ def train(
         from disentkit.data import get_dataset
 
         dataset = get_dataset(config.data)
-    objective = get_objective(config.method, config.kl_rule, config.agreement)
+    objective = config.objective()
     channels = model_channels(config, dataset)
     identity = identity_of(config, channels)
     model = build_model(config, channels, device)

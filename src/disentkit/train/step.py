@@ -16,7 +16,6 @@ import torch
 
 from disentkit.errors import DisentkitError
 from disentkit.models.architectures import get_architecture
-from disentkit.models.objectives import get_objective
 from disentkit.models.vae import vae_loss
 
 # Automatic sharding covers the thread counts it was measured on (2) and a little beyond; machines
@@ -213,10 +212,7 @@ def shard_bounds(n: int, shards: int) -> list[tuple[int, int]]:
 
 def shardable(config) -> bool:
     """Whether the config's loss and architecture are per-example (shards' gradients sum exactly)."""
-    return (
-        get_objective(config.method, config.kl_rule, config.agreement).per_example
-        and get_architecture(config.arch).per_example
-    )
+    return config.objective().per_example and get_architecture(config.arch).per_example
 
 
 def cpu_shard_count(config, device: torch.device) -> int:
