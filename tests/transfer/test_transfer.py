@@ -129,9 +129,11 @@ def test_weak_needs_labels():
     from disentkit.train.config import TrainConfig
     from disentkit.transfer.core import _finetune_config
 
-    source = TrainConfig(method="ada-gvae", beta=2.0)
+    source = TrainConfig(method="ada-gvae", beta=2.0, agreement=1.0, sparsity=8.0)
     weak = _finetune_config(source, TransferConfig(source="s", target="t", weak=True), 1, labelled=True)
     assert weak.method == "ada-gvae" and weak.beta == 2.0 and weak.warmup_steps == 0
+    plain = _finetune_config(source, TransferConfig(source="s", target="t"), 1, labelled=True)
+    assert plain.method == "beta-vae" and weak.sparsity == plain.sparsity == 0.0 == plain.agreement
     with pytest.raises(DisentkitError, match="weak"):
         _finetune_config(source, TransferConfig(source="s", target="t", weak=True), 1, labelled=False)
 

@@ -34,8 +34,8 @@ def train_ensemble(
     out.mkdir(parents=True, exist_ok=True)
     base = TrainConfig(data=data, method=method, beta=beta, steps=steps, device=device)
     # The members are the user's method and β at the default latent size: a preset lends its schedule
-    # (lr, batch, clipping, checkpoints), not its recipe (cpu-quick's 5 latents, k).
-    not_from_preset = {"method", "beta", "steps", "data", "device", "latent_dim", "k"}
+    # (lr, batch, clipping, checkpoints), not its recipe (cpu-quick's 5 latents, k, sparsity).
+    not_from_preset = {"method", "beta", "steps", "data", "device", "latent_dim", "k", "sparsity"}
     base = apply_preset(base, preset, explicit=not_from_preset)
     if lr is not None:
         base.lr = lr

@@ -218,6 +218,10 @@ def _finetune_config(source_config, config: TransferConfig, channels: int, label
         batch=config.batch,
         seed=config.seed,
         warmup_steps=0,
+        # The transfer paper's fine-tuning objective: a source's extra terms (cpu-quick prunes
+        # latents with sparsity) would keep pruned latents from taking up the target's factors.
+        agreement=0.0,
+        sparsity=0.0,
         # Keep the source's clipping: the Adam moments we load were accumulated under it. Clipping
         # gradients the source never clipped makes every update ~g/sqrt(v_source), thousands of
         # times too small, and the fine-tune barely moves the encoder (measured: -0.2 GBT).
