@@ -118,12 +118,28 @@ def test_agreement_weighs_exactly_the_shared_latents_gap():
     # Factor 1 changed: latent 1 is free, the others shared; latents 1 and 3 differ between the images.
     changed = torch.tensor([[False, True, False, False]])
     mu1, lv1, mu2, lv2 = posteriors(differ=(1, 3), d=4)
-    _, _, _, _, extra = LabelPairs("gvae", agreement=2.0).aggregate(mu1, lv1, mu2, lv2, changed)
+    agreeing = get_objective("gvae-labels", agreement=2.0)
+    _, _, _, _, extra = agreeing.aggregate(mu1, lv1, mu2, lv2, changed)
     gap = pair_divergence(mu1, lv1, mu2, lv2, "symmetric")[0, 3]
     assert gap > 1.0 and extra["agreement"].item() == pytest.approx(2.0 * gap.item())
-    same = LabelPairs("gvae", agreement=2.0).aggregate(mu1, lv1, mu1, lv1, changed)[4]
-    assert same["agreement"].item() == 0.0
-    assert "agreement" not in LabelPairs("gvae").aggregate(mu1, lv1, mu2, lv2, changed)[4]
+    assert agreeing.aggregate(mu1, lv1, mu1, lv1, changed)[4]["agreement"].item() == 0.0
+    assert "agreement" not in get_objective("gvae-labels").aggregate(mu1, lv1, mu2, lv2, changed)[4]
+
+
+def test_agreement_is_part_of_the_loss():
+    from disentkit.models.vae import VAE, vae_loss
+
+    model = VAE("conv64", 1, 5)
+    g = torch.Generator().manual_seed(0)
+    batch = {"x1": torch.rand(4, 1, 64, 64, generator=g), "x2": torch.rand(4, 1, 64, 64, generator=g)}
+    batch["changed"] = torch.tensor([[True, False, True, False, False]] * 4)
+    noise = torch.randn(8, 5, generator=g)
+    plain = vae_loss(model, get_objective("gvae-labels"), batch, 2.0, noise=noise)
+    # An untrained encoder maps any two images to nearly the same posteriors: a large γ makes the
+    # term stand out of the float32 loss (~3,000 nats of reconstruction).
+    agreeing = vae_loss(model, get_objective("gvae-labels", agreement=1e6), batch, 2.0, noise=noise)
+    term = agreeing.terms["agreement"].item()
+    assert term > 1.0 and (agreeing.loss - plain.loss).item() == pytest.approx(term, abs=0.01)
 
 
 def test_averaging_alone_gives_a_shared_gap_no_gradient():
@@ -133,7 +149,8 @@ def test_averaging_alone_gives_a_shared_gap_no_gradient():
     mu1, lv1, mu2, lv2 = (t.requires_grad_() for t in posteriors(differ=(1,), d=2))
 
     def gap_gradient(agreement):
-        a1, l1, a2, l2, extra = LabelPairs("gvae", agreement=agreement).aggregate(mu1, lv1, mu2, lv2, changed)
+        objective = get_objective("gvae-labels", agreement=agreement)
+        a1, l1, a2, l2, extra = objective.aggregate(mu1, lv1, mu2, lv2, changed)
         loss = (a1 + a2).square().sum() + kl_to_prior(a1, l1).sum() + extra.get("agreement", 0.0)
         g1, g2 = torch.autograd.grad(loss, (mu1, mu2))
         return (g1 - g2)[0, 1].item()  # the loss's slope along mu1 − mu2 in the shared latent
@@ -157,4 +174,17 @@ def test_sparsity_pulls_a_nearly_unused_latent_with_a_force_that_does_not_vanish
     assert kl_large / kl_small == pytest.approx(2.0)  # β·KL: the pull shrinks with the mean
     sparse_small, sparse_large = pulls(1.0)
     assert sparse_small > 0.6 and sparse_large / sparse_small < 1.1  # √KL: about constant (L1)
-    assert get_objective("beta-tcvae", sparsity=1.0).sparsity == 1.0
+
+
+@pytest.mark.parametrize("method", ["beta-vae", "beta-tcvae", "ada-gvae"])
+def test_sparsity_adds_the_same_term_to_every_method(method):
+    from disentkit.models.vae import kl_to_prior, sample_latent
+
+    g = torch.Generator().manual_seed(0)
+    mu, logvar = torch.randn(16, 4, generator=g), torch.randn(16, 4, generator=g) * 0.3
+    z, kl = sample_latent(mu, logvar, g), kl_to_prior(mu, logvar)
+    plain, _ = get_objective(method).regularizer(z, mu, logvar, kl, 4.0)
+    sparse, terms = get_objective(method, sparsity=2.0).regularizer(z, mu, logvar, kl, 4.0)
+    expected = 2.0 * (kl + 1e-3).sqrt().sum(1).mean()
+    assert (sparse - plain).item() == pytest.approx(expected.item(), rel=1e-5)
+    assert ("tc" in terms) == (method == "beta-tcvae")

@@ -107,19 +107,24 @@ class Objective:
     pairs = False
     # The loss is a mean of per-example (per-pair) terms, so batch shards' gradients sum exactly.
     per_example = True
+    # Set by get_objective: γ (pair methods) and λ (module docstring).
+    agreement = 0.0
     sparsity = 0.0
 
     def aggregate(self, mu1, lv1, mu2, lv2, changed) -> tuple[torch.Tensor, ...]:
+        """The pair's posteriors as the decoder sees them, plus terms for the log; the
+        ``"agreement"`` term, when present, is also part of the loss (``vae_loss``)."""
         return mu1, lv1, mu2, lv2, {}
 
     def regularizer(self, z, mu, logvar, kl_dims, beta) -> tuple[torch.Tensor, dict]:
-        return beta * kl_dims.sum(1).mean() + self.latent_sparsity(kl_dims), {}
+        """The method's prior term plus the latent sparsity, and the terms to log."""
+        prior, terms = self.prior_term(z, mu, logvar, kl_dims, beta)
+        if self.sparsity:
+            prior = prior + self.sparsity * (kl_dims + 1e-3).sqrt().sum(1).mean()
+        return prior, terms
 
-    def latent_sparsity(self, kl_dims: torch.Tensor) -> torch.Tensor | float:
-        """λ·Σ_j √(KL_j + 10⁻³), mean over examples (0 when λ is 0)."""
-        if not self.sparsity:
-            return 0.0
-        return self.sparsity * (kl_dims + 1e-3).sqrt().sum(1).mean()
+    def prior_term(self, z, mu, logvar, kl_dims, beta) -> tuple[torch.Tensor, dict]:
+        return beta * kl_dims.sum(1).mean(), {}
 
 
 class BetaTCVAE(Objective):
@@ -128,9 +133,9 @@ class BetaTCVAE(Objective):
     name = "beta-tcvae"
     per_example = False  # the TC estimate compares every row of the batch with every other
 
-    def regularizer(self, z, mu, logvar, kl_dims, beta):
+    def prior_term(self, z, mu, logvar, kl_dims, beta):
         tc = total_correlation(z, mu, logvar)
-        return kl_dims.sum(1).mean() + (beta - 1.0) * tc + self.latent_sparsity(kl_dims), {"tc": tc}
+        return kl_dims.sum(1).mean() + (beta - 1.0) * tc, {"tc": tc}
 
 
 def total_correlation(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
@@ -147,10 +152,10 @@ class AdaptivePairs(Objective):
 
     pairs = True
 
-    def __init__(self, average: str = "gvae", kl_rule: str = "asymmetric", agreement: float = 0.0) -> None:
+    def __init__(self, average: str = "gvae", kl_rule: str = "asymmetric") -> None:
         if kl_rule not in KL_RULES:
             raise unknown_name("kl rule", kl_rule, KL_RULES)
-        self.average, self.kl_rule, self.agreement = AVERAGES[average], kl_rule, agreement
+        self.average, self.kl_rule = AVERAGES[average], kl_rule
         self.name = "ada-gvae" if average == "gvae" else "ada-ml-vae"
 
     def shared_mask(self, mu1, lv1, mu2, lv2, changed) -> torch.Tensor:
@@ -171,8 +176,8 @@ class AdaptivePairs(Objective):
 class LabelPairs(AdaptivePairs):
     """GVAE / ML-VAE with the changed factor known (the transfer paper's released "labels" configs)."""
 
-    def __init__(self, average: str = "gvae", kl_rule: str = "asymmetric", agreement: float = 0.0) -> None:
-        super().__init__(average, kl_rule, agreement)
+    def __init__(self, average: str = "gvae", kl_rule: str = "asymmetric") -> None:
+        super().__init__(average, kl_rule)
         self.name = "gvae-labels" if average == "gvae" else "ml-vae-labels"
 
     def shared_mask(self, mu1, lv1, mu2, lv2, changed):
@@ -181,13 +186,13 @@ class LabelPairs(AdaptivePairs):
         return labels_shared_mask(changed, mu1.shape[1])
 
 
-METHODS: dict[str, Callable[[str, float], Objective]] = {
-    "beta-vae": lambda rule, agreement: Objective(),
-    "beta-tcvae": lambda rule, agreement: BetaTCVAE(),
-    "ada-gvae": lambda rule, agreement: AdaptivePairs("gvae", rule, agreement),
-    "ada-ml-vae": lambda rule, agreement: AdaptivePairs("ml-vae", rule, agreement),
-    "gvae-labels": lambda rule, agreement: LabelPairs("gvae", rule, agreement),
-    "ml-vae-labels": lambda rule, agreement: LabelPairs("ml-vae", rule, agreement),
+METHODS: dict[str, Callable[[str], Objective]] = {
+    "beta-vae": lambda rule: Objective(),
+    "beta-tcvae": lambda rule: BetaTCVAE(),
+    "ada-gvae": lambda rule: AdaptivePairs("gvae", rule),
+    "ada-ml-vae": lambda rule: AdaptivePairs("ml-vae", rule),
+    "gvae-labels": lambda rule: LabelPairs("gvae", rule),
+    "ml-vae-labels": lambda rule: LabelPairs("ml-vae", rule),
 }
 
 
@@ -200,8 +205,8 @@ def get_objective(
         raise unknown_name("method", method, METHODS)
     if kl_rule not in KL_RULES:
         raise unknown_name("kl rule", kl_rule, KL_RULES)
-    objective = METHODS[key](kl_rule, agreement)
+    objective = METHODS[key](kl_rule)
     if agreement and not objective.pairs:
         raise DisentkitError(f"agreement weighs a pair's shared latents; {method} trains on single images")
-    objective.sparsity = sparsity
+    objective.agreement, objective.sparsity = agreement, sparsity
     return objective
