@@ -91,3 +91,37 @@ def test_report_renders_in_headless_chromium(report, tmp_path):
     pixels = np.asarray(Image.open(shot).convert("L"), dtype=np.float64)
     assert pixels.std() > 20  # text, tables and images, not a blank page
     assert (pixels < 128).mean() > 0.02  # a real amount of dark ink (text, black image backgrounds)
+
+
+def test_report_puts_collapses_findings_and_the_source_evaluation_first(report, tiny_source, tmp_path):
+    import dataclasses
+    import json
+
+    from disentkit import load_run
+    from disentkit.config import load_config, save_config
+    from disentkit.data import get_dataset
+    from disentkit.train.config import TrainConfig
+    from disentkit.transfer.evaluate import evaluate_on_dataset
+
+    source = tmp_path / "source"
+    shutil.copytree(tiny_source, source)
+    config = load_config(TrainConfig, source / "config.yaml")
+    save_config(dataclasses.replace(config, sparsity=16.0), source / "config.yaml")
+    evaluation = evaluate_on_dataset(
+        load_run(source, device="cpu"),
+        get_dataset("dsprites"),
+        classifiers=("hgb",),
+        eval_size=600,
+        n_pairs=50,
+    )
+    (source / "evaluation.json").write_text(json.dumps(evaluation, default=lambda a: np.asarray(a).tolist()))
+    collapsed = tmp_path / "collapsed"
+    shutil.copytree(report.parent / "noisy", collapsed)
+    result = json.loads((collapsed / "transfer.json").read_text())
+    result |= {"status": "collapsed", "warnings": ["posterior collapse in finetune at step 20"]}
+    (collapsed / "transfer.json").write_text(json.dumps(result))
+    page = build_report([source, collapsed], tmp_path / "r.html").read_text()
+    assert page.index("Posterior collapse") < page.index("<h2>Findings") < page.index("Training run")
+    assert "sparsity 16" in page and "Not a paper" in page
+    assert "Evaluation on its own data" in page and "DCI-D" in page and "S on its own data" not in page[:2000]
+    assert page.count("holds") + page.count("does not hold") >= 2

@@ -202,3 +202,56 @@ def test_suite_means_are_kept_not_duplicated(tmp_path):
     assert list(frame.columns).count("acc.hgb.full.mean") == 1
     assert (frame["acc.hgb.full.mean"] == 0.25).all()
     assert "| mean | 25.0 ± 0.0 (+0.0 ± 0.0) |" in transfer_tables(frame, "md")
+
+
+def test_table_gives_the_findings_verdicts_over_the_models(tmp_path, capsys):
+    from disentkit.sweep.commands import table_command
+    from disentkit.sweep.results import findings_summary, load_findings
+    from disentkit.transfer.findings import explicitness_rises
+
+    rng = np.random.default_rng(1)
+    records = []
+    for seed in range(4):
+        for method, level in (("ada-gvae", 0.6), ("beta-vae", 0.3)):
+            evaluation = _metrics(rng, level + 0.01 * seed)
+            records.append(
+                {
+                    "kind": "evaluate",
+                    "dataset": "dsprites",
+                    "method": method,
+                    "beta": 1.0,
+                    "seed": seed,
+                    "model": f"{method}{seed}",
+                    "evaluations": {"source": evaluation},
+                }
+            )
+        before, after = 0.30, 0.30 + (0.05 if seed < 3 else -0.05)  # fine-tuning helps 3 of 4 models
+        payload = {
+            "config": {"classifiers": ["gbt"]},
+            "target": {"name": "noisy-dsprites", "labelled": True},
+            "before": {"downstream": {"gbt": {"mean_test_accuracy_full": before}}},
+            "after": {"downstream": {"gbt": {"mean_test_accuracy_full": after}}},
+            "status": "complete",
+        }
+        records.append(
+            {
+                "kind": "transfer",
+                "source": "dsprites",
+                "target": "noisy-dsprites",
+                "dataset": "noisy-dsprites",
+                "method": "ada-gvae",
+                "beta": 1.0,
+                "seed": seed,
+                "model": f"ada-gvae{seed}",
+                "evaluations": {"before": _metrics(rng, 0.4), "after": _metrics(rng, 0.4)},
+                "findings": [explicitness_rises(payload).to_dict()],
+            }
+        )
+    folder = write_synthetic_results(tmp_path / "results", records)
+    summary = {row["claim"]: row for row in findings_summary(load_results(folder), load_findings(folder))}
+    assert summary["a"]["holds for"] == "4 of 4 models"
+    assert summary["b"]["holds for"] == "3 of 4 models"
+    assert "mean HGB accuracy" not in summary["b"]["numbers (×100, mean ± std)"]
+    assert "mean GBT accuracy after 32.5 ± 5.0" in summary["b"]["numbers (×100, mean ± std)"]
+    table_command([folder], all_jobs=False, format="md", out=None, classifiers=None)
+    assert "Findings over the models" in capsys.readouterr().out

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from disentkit.errors import DisentkitError
+from disentkit.train.checkpoint import load_checkpoint
 from disentkit.transfer.adapt import HeldOut, TargetAdapter, adapt_images
 from disentkit.transfer.core import TransferConfig, cell, read_results, run_transfer
 
@@ -180,3 +181,91 @@ def test_finetune_keeps_the_source_clipping(source_clip):
     source = TrainConfig(method="ada-gvae", clip=source_clip)
     tuned = _finetune_config(source, TransferConfig(source="s", target="t"), 1, labelled=True)
     assert tuned.clip == source_clip and tuned.method == "beta-vae"
+
+
+def test_a_collapsing_finetune_is_stopped_reported_and_keeps_before(tiny_source, tmp_path):
+    # β 3000 makes every latent's KL unaffordable: a real collapse during fine-tuning.
+    out = tmp_path / "t"
+    config = TransferConfig(
+        source=str(tiny_source), target="noisy-dsprites", **(FAST | {"steps": 40, "beta": 3000.0})
+    )
+    result = run_transfer(config, out, progress=False)
+    assert result["status"] == "collapsed" == read_results(out)["status"]
+    assert result["collapse"]["step"] < 40 and "posterior collapse" in result["warnings"][0]
+    assert result["before"]["active_dims"] > 0
+    assert "after" not in result or result["after"]["active_dims"] >= result["before"]["active_dims"] / 2
+    tuned = (
+        load_checkpoint(out / "finetune" / "checkpoints" / "latest.safetensors")
+        if (out / "finetune" / "checkpoints" / "latest.safetensors").exists()
+        else None
+    )
+    assert tuned is None or tuned.step < result["collapse"]["step"]
+    verdicts = {f["claim"]: f for f in result["findings"]}
+    assert "after" in result or verdicts["b"]["holds"] is False
+    # a finished (collapsed) transfer is reused, not redone
+    assert run_transfer(config, out, progress=False)["collapse"] == result["collapse"]
+
+
+def test_another_config_in_the_same_folder_is_refused_and_more_steps_extend(tiny_source, tmp_path):
+    out = tmp_path / "t"
+    base = TransferConfig(source=str(tiny_source), target="noisy-dsprites", **FAST)
+    first = run_transfer(base, out, progress=False)
+    saved = (out / "transfer.json").read_bytes()
+    other = TransferConfig(source=str(tiny_source), target="color-dsprites", **FAST)
+    with pytest.raises(
+        DisentkitError, match=r"another config \(target 'noisy-dsprites' → 'color-dsprites'\).*--fresh"
+    ):
+        run_transfer(other, out, progress=False)
+    assert (out / "transfer.json").read_bytes() == saved  # nothing touched
+    longer = TransferConfig(source=str(tiny_source), target="noisy-dsprites", **(FAST | {"steps": 5}))
+    extended = run_transfer(longer, out, progress=False)
+    assert load_checkpoint(out / "finetune" / "checkpoints" / "latest.safetensors").step == 5
+    assert extended["config"]["steps"] == 5 and extended["status"] == "complete"
+    assert extended["before"] == first["before"]
+    replaced = run_transfer(other, out, progress=False, fresh=True)
+    assert replaced["target"]["name"] == "color-dsprites" and replaced["config"]["steps"] == 3
+    assert load_checkpoint(out / "finetune" / "checkpoints" / "latest.safetensors").step == 3
+
+
+def test_dead_source_foreign_folder_and_unreadable_target_are_one_line(tiny_source, tmp_path):
+    from PIL import Image
+
+    from disentkit.train.config import TrainConfig
+    from disentkit.train.loop import train
+
+    kept = tmp_path / "kept"
+    run_transfer(
+        TransferConfig(source=str(tiny_source), target="noisy-dsprites", **FAST), kept, progress=False
+    )
+    saved = (kept / "transfer.json").read_bytes()
+    # six steps leave every latent at the prior: nothing to transfer
+    dead = train(
+        TrainConfig(data="dsprites", steps=6, batch=8, log_every=2, checkpoint_every=3, device="cpu"),
+        tmp_path / "dead",
+        progress=False,
+    )
+    small = tmp_path / "small"  # images the model cannot read (32 px)
+    small.mkdir()
+    for i in range(20):
+        Image.fromarray(np.zeros((32, 32, 3), np.uint8)).save(small / f"{i}.png")
+    cases = [
+        (dead, "noisy-dsprites", {}, "no active latent"),
+        (small, "noisy-dsprites", {}, "not a run folder"),
+    ]
+    cases.append((tiny_source, str(small), {"size": 32}, "32×32; the model reads 64×64"))
+    for i, (source, target, target_options, message) in enumerate(cases):
+        out = tmp_path / f"out{i}"
+        config = TransferConfig(
+            source=str(source), target=target, target_options=target_options, **(FAST | {"eval_size": 200})
+        )
+        with pytest.raises(DisentkitError, match=message):
+            run_transfer(config, out, progress=False)
+        assert not out.exists()  # refused before anything was written
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("mine")
+    with pytest.raises(DisentkitError, match="not empty"):
+        run_transfer(
+            TransferConfig(source=str(tiny_source), target="noisy-dsprites", **FAST), mine, progress=False
+        )
+    assert (kept / "transfer.json").read_bytes() == saved and (mine / "notes.txt").read_text() == "mine"

@@ -1,15 +1,17 @@
-"""The main job end to end and the paper's finding (slow: about 20 minutes on 2 CPU cores).
+"""The main job end to end and the paper's findings (slow: one ``make demo``, minutes on 2 CPU cores).
 
-One quickstart run (``make demo``) feeds both tests: it must finish and be reused on a re-run, and
-fine-tuning its source on Noisy-dSprites must raise the mean GBT accuracy on a held-out evaluation
-sample (never the fine-tuning images).
+One quickstart run at ``SEED`` feeds the tests. They assert what the issue asks of every quickstart
+seed: no target collapses, fine-tuning raises the mean downstream (histogram GBT) accuracy on both
+targets, the source reaches OMES ≥ 0.5 and MIG ≥ 0.25 on dSprites, and the Findings are computed
+from those numbers; a re-run reuses every stage.
 """
+
+import json
 
 import pytest
 
-from disentkit.transfer.core import TransferConfig, run_transfer
-
 pytestmark = pytest.mark.slow
+SEED = 0
 
 
 @pytest.fixture(scope="module")
@@ -17,7 +19,7 @@ def quickstart(tmp_path_factory):
     from disentkit.transfer.quickstart import run_quickstart
 
     out = tmp_path_factory.mktemp("slow") / "qs"
-    report = run_quickstart(out, device="cpu")
+    report = run_quickstart(out, device="cpu", seed=SEED)
     return out, report
 
 
@@ -26,30 +28,30 @@ def test_quickstart_end_to_end_and_reuse(quickstart):
 
     out, report = quickstart
     assert report.exists() and (out / "realphoto" / "transfer.json").exists()
-    stamp = report.stat().st_mtime_ns
+    page = report.read_text()
+    assert "Findings" in page and "Evaluation on its own data" in page
     source_ckpt = out / "source" / "checkpoints" / "best.safetensors"
     ckpt_stamp = source_ckpt.stat().st_mtime_ns
     results = {t: (out / t / "transfer.json").stat().st_mtime_ns for t in ("noisy-dsprites", "realphoto")}
-    run_quickstart(out, device="cpu")  # every stage reused: nothing retrained
+    run_quickstart(out, device="cpu", seed=SEED)  # every stage reused: nothing retrained
     assert source_ckpt.stat().st_mtime_ns == ckpt_stamp
     assert {t: (out / t / "transfer.json").stat().st_mtime_ns for t in results} == results
-    assert report.stat().st_mtime_ns >= stamp
 
 
-def test_finetuning_raises_gbt_accuracy_on_noisy_dsprites(quickstart, tmp_path):
+def test_the_source_reaches_its_targets_on_dsprites(quickstart):
     out, _ = quickstart
-    config = TransferConfig(
-        source=str(out / "source"),
-        target="noisy-dsprites",
-        steps=800,
-        lr=5e-4,
-        eval_size=3000,
-        omes_pairs=500,
-        classifiers=("gbt",),
-        device="cpu",
-    )
-    result = run_transfer(config, tmp_path / "noisy", progress=False)
-    assert result["evaluation"]["held_out"]
-    before = result["before"]["downstream"]["gbt"]["mean_test_accuracy_full"]
-    after = result["after"]["downstream"]["gbt"]["mean_test_accuracy_full"]
+    evaluation = json.loads((out / "source" / "evaluation.json").read_text())
+    assert evaluation["omes"]["omes"] >= 0.5 and evaluation["mig"]["mig"] >= 0.25, evaluation["omes"]["omes"]
+
+
+@pytest.mark.parametrize("target", ["noisy-dsprites", "realphoto"])
+def test_no_collapse_and_finetuning_raises_accuracy(quickstart, target):
+    out, _ = quickstart
+    result = json.loads((out / target / "transfer.json").read_text())
+    assert result["status"] == "complete" and not result["warnings"]
+    assert result["after"]["active_dims"] >= result["before"]["active_dims"] / 2
+    before = result["before"]["downstream"]["hgb"]["mean_test_accuracy_full"]
+    after = result["after"]["downstream"]["hgb"]["mean_test_accuracy_full"]
     assert after > before, (before, after)
+    claim_b = next(f for f in result["findings"] if f["claim"] == "b")
+    assert claim_b["holds"] is True and claim_b["evidence"][0]["after"] == after

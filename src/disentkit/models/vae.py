@@ -19,6 +19,8 @@ from disentkit.errors import DisentkitError, unknown_name
 from disentkit.models.architectures import fit_images, get_architecture
 
 RECONSTRUCTIONS = ("bernoulli", "gaussian")
+#: nats: a latent whose mean KL to the prior is below this carries next to nothing ("inactive")
+ACTIVE_KL = 0.01
 
 
 class VAE(nn.Module):

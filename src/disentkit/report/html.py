@@ -36,7 +36,17 @@ img{max-width:100%;image-rendering:pixelated;border:1px solid #eee;margin:4px}
 .fig{display:inline-block;vertical-align:top;margin-right:16px}
 .fig p{margin:2px;font-size:12px;color:#555}
 pre{background:#f7f7f7;padding:8px;font-size:12px;max-height:260px;overflow:auto}
+.warn{background:#fdecea;border-left:5px solid #c62828;padding:8px 12px;margin:8px 0}
+.note{background:#fff8e1;border-left:5px solid #f9a825;padding:8px 12px;margin:8px 0}
+.holds{color:#2e7d32;font-weight:bold}.fails{color:#c62828;font-weight:bold}.open{color:#8d6e00;font-weight:bold}
 """
+#: objective terms of TrainConfig that no paper has, with what they do (shown when a run used them)
+NON_PAPER_TERMS = {
+    "sparsity": "λ·Σ_j √(KL_j + 10⁻³) per example, which sends latents worth less than about λ to the prior",
+    "agreement": "γ·symmetric KL between the two posteriors of each shared latent of a pair",
+    "head_decay": "decoupled weight decay on the encoder's posterior-head weights",
+    "lr_decay": "a linear learning-rate fall over the final steps",
+}
 
 
 # ------------------------------------------------------------------------------------- helpers
@@ -146,12 +156,67 @@ def _model_figures(model, images: np.ndarray, label: str) -> str:
     )
 
 
+def non_paper_terms(config) -> list[str]:
+    """The run's settings that add something no paper's objective or schedule has."""
+    return [
+        f"{name} {getattr(config, name):g}: {what}"
+        for name, what in NON_PAPER_TERMS.items()
+        if getattr(config, name)
+    ]
+
+
+def _fmt(value) -> str:
+    return "–" if value is None else f"{100 * value:.1f}"
+
+
+def evaluation_section(evaluation: dict) -> str:
+    """A run's scores on its own data: OMES/OS/MES overall and per factor, MIG, DCI, and S."""
+    om, names = evaluation["omes"], evaluation["omes"]["factor_names"]
+    rows = [
+        {
+            "factor": name,
+            "OMES": _fmt(om["omes_per_factor"][f]),
+            "OS": _fmt(om["os_per_factor"][f]),
+            "MES": _fmt(om["mes_per_factor"][f]),
+        }
+        for f, name in enumerate(names)
+    ]
+    rows.append({"factor": "All", "OMES": _fmt(om["omes"]), "OS": _fmt(om["os"]), "MES": _fmt(om["mes"])})
+    dci = evaluation.get("dci") or {}
+    rows[-1] |= {
+        "MIG": _fmt(evaluation["mig"]["mig"]),
+        "DCI-D": _fmt(dci.get("disentanglement")),
+        "DCI-C": _fmt(dci.get("completeness")),
+        "DCI-I": _fmt(dci.get("informativeness")),
+        "active latents": str(evaluation.get("active_dims")),
+    }
+    size = evaluation.get("evaluation", {})
+    caption = (
+        f"<p>Scores ×100 on {html.escape(str(evaluation.get('dataset')))} (the run's training data): "
+        f"{size.get('size')} sampled images, {size.get('n_pairs')} OMES intervention pairs per factor.</p>"
+    )
+    return (
+        caption
+        + _table(rows)
+        + _figure(_png(association_figure(om, "S on its own data")), "OMES association matrix S")
+    )
+
+
 def training_section(run: Path) -> str:
     from disentkit.config import load_config
     from disentkit.train.config import TrainConfig
 
     parts = [f"<h2>Training run: {html.escape(str(run))}</h2>"]
     config = load_config(TrainConfig, run / "config.yaml")
+    extras = non_paper_terms(config)
+    if extras:
+        items = "".join(f"<li>{html.escape(e)}</li>" for e in extras)
+        parts.append(f"<div class='note'><b>Not a paper's objective:</b> this run adds<ul>{items}</ul></div>")
+    evaluation = run / "evaluation.json"
+    if evaluation.exists():
+        parts.append(
+            "<h3>Evaluation on its own data</h3>" + evaluation_section(json.loads(evaluation.read_text()))
+        )
     parts.append("<h3>Config</h3>" + _pre(vars(config)))
     env = run / "environment.yaml"
     if env.exists():
@@ -175,6 +240,8 @@ def transfer_section(folder: Path) -> str:
     parts = [f"<h2>Transfer: {html.escape(result['source']['path'])} → {html.escape(target)} ({status})</h2>"]
     if result.get("error"):
         parts.append(f"<p><b>fine-tuning failed:</b> {html.escape(result['error'])}</p>")
+    for warning in result.get("warnings", []):
+        parts.append(f"<div class='warn'>{html.escape(warning)}</div>")
     parts.append("<h3>Before / after fine-tuning (before×100 (+gain×100))</h3>")
     from disentkit.transfer.core import summary_rows
 
@@ -201,14 +268,58 @@ def transfer_section(folder: Path) -> str:
         if source is not None:
             parts.append(_model_figures(source, images, "source model"))
         tuned = _load_model(folder / FINETUNE)
-        if tuned is not None and status == "complete":
-            parts.append(_model_figures(tuned, images, "fine-tuned model"))
+        if tuned is not None and after:
+            label = "fine-tuned model" + (
+                " (checkpoint before the collapse)" if result.get("after_checkpoint") else ""
+            )
+            parts.append(_model_figures(tuned, images, label))
     if (folder / FINETUNE / "metrics.csv").exists():
         parts.append("<h3>Fine-tuning curves</h3>" + training_curves(folder / FINETUNE))
     return "\n".join(parts)
 
 
-def build_report(runs: list[str | Path], out: str | Path) -> Path:
+def findings_section(findings: list[dict]) -> str:
+    """Each claim with its verdict, rule and numbers."""
+    from disentkit.transfer.findings import Finding, format_value
+
+    parts = [
+        "<h2>Findings</h2><p>The transfer paper's claims, each judged on the numbers measured here by the "
+        "rule it states; a claim that does not hold is reported as such.</p>"
+    ]
+    for data in findings:
+        finding = Finding(**data)
+        css = {True: "holds", False: "fails", None: "open"}[finding.holds]
+        parts.append(
+            f"<h3>({finding.claim}) {html.escape(finding.statement)}: "
+            f"<span class='{css}'>{finding.verdict}</span></h3><p>rule: {html.escape(finding.rule)}</p>"
+        )
+        rows = [
+            {k: (v if k in ("what", "verdict") else format_value(v)) for k, v in r.items()}
+            for r in finding.evidence
+        ]
+        parts.append(_table(rows) if rows else "")
+        if finding.note:
+            parts.append(f"<p>note: {html.escape(finding.note)}</p>")
+    return "\n".join(parts)
+
+
+def collapse_warnings(runs: list[Path]) -> list[str]:
+    """Every collapse among the runs: training runs stopped by the guard, collapsed transfers."""
+    from disentkit.train.guard import read_collapse
+    from disentkit.transfer.core import RESULTS, read_results
+
+    warnings = []
+    for run in runs:
+        if (run / RESULTS).exists():
+            result = read_results(run)
+            if result.get("status") == "collapsed":
+                warnings += [f"{run}: {w}" for w in result.get("warnings", [])]
+        elif (collapse := read_collapse(run)) is not None:
+            warnings.append(collapse.message(run))
+    return warnings
+
+
+def build_report(runs: list[str | Path], out: str | Path, findings: list[dict] | None = None) -> Path:
     """Write one self-contained HTML file for training runs and transfer folders.
 
     Parameters
@@ -217,20 +328,31 @@ def build_report(runs: list[str | Path], out: str | Path) -> Path:
         Training run folders (``config.yaml``) and/or transfer folders (``transfer.json``).
     out : path
         The HTML file to write (atomically).
+    findings : list of dict, optional
+        The findings to show (``Finding.to_dict()``); None: those of the transfer folders.
     """
-    from disentkit.transfer.core import RESULTS
+    from disentkit.transfer.core import RESULTS, read_results
 
     if not runs:
         raise DisentkitError("report needs at least one run or transfer folder")
+    runs = [Path(r) for r in runs]
     sections = []
-    for run in map(Path, runs):
+    for run in runs:
         if (run / RESULTS).exists():
             sections.append(transfer_section(run))
         elif (run / "config.yaml").exists():
             sections.append(training_section(run))
         else:
             raise DisentkitError(f"{run} is neither a training run (config.yaml) nor a transfer ({RESULTS})")
-    body = "\n".join(sections)
+    if findings is None:
+        findings = [
+            f for run in runs if (run / RESULTS).exists() for f in read_results(run).get("findings", [])
+        ]
+    top = "".join(
+        f"<div class='warn'><b>Posterior collapse:</b> {html.escape(w)}</div>"
+        for w in collapse_warnings(runs)
+    )
+    body = top + (findings_section(findings) if findings else "") + "\n".join(sections)
     page = (
         "<!DOCTYPE html><html><head><meta charset='utf-8'><title>disentkit report</title>"
         f"<style>{CSS}</style></head><body><h1>disentkit report</h1>{body}</body></html>"

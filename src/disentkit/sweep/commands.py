@@ -172,12 +172,25 @@ def table_command(
         None, help="Comma-separated classifiers (gbt,mlp,hgb); default: all present."
     ),
 ) -> None:
-    """The paper's transfer tables: per source → target and factor, `before (+gain)` ± std over models."""
-    from disentkit.sweep.results import load_results, transfer_tables
+    """The paper's transfer tables: per source → target and factor, `before (+gain)` ± std over models,
+    then the paper's findings with how many models each holds for."""
+    import pandas as pd
+
+    from disentkit.sweep.results import (
+        findings_summary,
+        format_frame,
+        load_findings,
+        load_results,
+        transfer_tables,
+    )
 
     frame = load_results(results_dir, all_jobs=all_jobs)
     chosen = [c.strip() for c in classifiers.split(",") if c.strip()] if classifiers else None
     text = transfer_tables(frame, fmt=format, classifiers=chosen)
+    summary = findings_summary(frame, load_findings(results_dir, all_jobs=all_jobs))
+    if summary:
+        table = format_frame(pd.DataFrame(summary).set_index("claim"), format, "claim")
+        text += "\n\n" + ("**Findings over the models**\n\n" if format == "md" else "") + table
     _emit(text, out)
 
 

@@ -125,6 +125,8 @@ def transfer_job(config: dict, job_dir: Path) -> dict:
         "target": config["target"],
         "factor_names": (payload.get("target") or {}).get("factor_names"),
         "evaluations": {phase: normalize_metrics(payload.get(phase) or {}) for phase in ("before", "after")},
+        "status": payload.get("status"),
+        "findings": payload.get("findings", []),
     }
 
 

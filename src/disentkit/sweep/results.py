@@ -232,6 +232,89 @@ def transfer_tables(frame: pd.DataFrame, fmt: str = "md", classifiers=None) -> s
     return "\n\n".join(parts)
 
 
+# --------------------------------------------------------------------------------- findings
+WEAK_EXCLUDED = ("beta-vae", "beta-tcvae")
+
+
+def load_findings(results_dir, all_jobs: bool = False) -> list[dict]:
+    """Every finished transfer job's findings (``transfer.findings``), with its source and target."""
+    folders = [Path(results_dir)] if isinstance(results_dir, (str, Path)) else [Path(p) for p in results_dir]
+    rows = []
+    for folder in folders:
+        for job in _finished_jobs(folder, all_jobs):
+            results = read_json(job / "results.json") or {}
+            for finding in results.get("findings") or []:
+                rows.append(
+                    {
+                        "job": job.name,
+                        "source": results.get("source"),
+                        "target": results.get("target"),
+                        **finding,
+                    }
+                )
+    return rows
+
+
+def findings_summary(frame: pd.DataFrame, findings: list[dict]) -> list[dict]:
+    """The findings' verdicts over a sweep's models: per claim, source and target, how many models
+    it holds for, with mean ± std of every number it rests on. Claim (a) compares the evaluate
+    jobs of weakly supervised methods with the β-VAE ones on each dataset."""
+    summary = _baseline_claims(frame)
+    groups: dict[tuple, list[dict]] = {}
+    for row in findings:
+        groups.setdefault((row["claim"], row["source"], row["target"]), []).append(row)
+    for (claim, source, target), rows in sorted(groups.items(), key=lambda item: tuple(map(str, item[0]))):
+        numbers: dict[str, list[float]] = {}
+        for row in rows:
+            for evidence in row["evidence"]:
+                for key, value in evidence.items():
+                    if isinstance(value, (int, float)) and not isinstance(value, bool):
+                        numbers.setdefault(f"{evidence['what']} {key}", []).append(float(value))
+        summary.append(
+            {
+                "claim": claim,
+                "source → target": f"{source} → {target}",
+                "statement": rows[0]["statement"].replace(f"on {target}", "on the target"),
+                "holds for": f"{sum(r['holds'] is True for r in rows)} of {len(rows)} models",
+                "numbers (×100, mean ± std)": "; ".join(f"{k} {_mean_std(v)}" for k, v in numbers.items()),
+            }
+        )
+    return summary
+
+
+def _baseline_claims(frame: pd.DataFrame) -> list[dict]:
+    if frame.empty or "method" not in frame.columns:
+        return []
+    evaluated = frame[(frame.kind == "evaluate") & frame.method.notna()]
+    rows = []
+    for dataset, group in evaluated.groupby("dataset", sort=True):
+        baseline = group[group.method == "beta-vae"]
+        weak = group[~group.method.isin(WEAK_EXCLUDED)]
+        if baseline.empty or weak.empty or not {"omes", "mig"} <= set(group.columns):
+            continue
+        bar = {m: float(baseline[m].mean()) for m in ("omes", "mig")}
+        wins = ((weak["omes"] > bar["omes"]) & (weak["mig"] > bar["mig"])).sum()
+        numbers = [
+            f"{m.upper()} weak {_mean_std(weak[m])} vs β-VAE {_mean_std(baseline[m])}"
+            for m in ("omes", "mig")
+        ]
+        rows.append(
+            {
+                "claim": "a",
+                "source → target": str(dataset),
+                "statement": "weakly supervised models beat the β-VAE ones on OMES and MIG (above their mean)",
+                "holds for": f"{int(wins)} of {len(weak)} models",
+                "numbers (×100, mean ± std)": "; ".join(numbers),
+            }
+        )
+    return rows
+
+
+def _mean_std(values) -> str:
+    mean, std = _stats(pd.Series(list(values), dtype=float) * 100)
+    return f"{mean:.1f}" + ("" if math.isnan(std) else f" ± {std:.1f}")
+
+
 def _titled(title: str, body: str, fmt: str) -> str:
     if fmt == "latex":
         return f"% {title}\n{body}"

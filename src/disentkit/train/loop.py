@@ -27,6 +27,7 @@ from disentkit.models.vae import VAE
 from disentkit.train.checkpoint import load_checkpoint, restore, save_checkpoint
 from disentkit.train.config import TrainConfig
 from disentkit.train.data import NOISE_STREAM, BatchStream, step_seed
+from disentkit.train.guard import COLLAPSE_FILE, CollapseGuard, PosteriorCollapsed, write_collapse
 from disentkit.train.logs import RunLogger, make_progress
 from disentkit.train.step import cpu_shard_count, make_step
 
@@ -106,6 +107,7 @@ def train(
     resume: bool = False,
     progress: bool = True,
     device: str | None = None,
+    active_reference: int | None = None,
 ) -> Path:
     """Train a model and return its run folder.
 
@@ -127,6 +129,10 @@ def train(
         Show the Rich progress bar.
     device : str, optional
         Overrides ``config.device`` (e.g. resume a GPU run on another machine); not saved.
+    active_reference : int, optional
+        The active latents the run starts from, for the collapse guard (fine-tuning: the source's
+        on the target); None: the run's own peak. A collapse raises
+        :class:`~disentkit.train.guard.PosteriorCollapsed` and leaves ``collapse.json``.
     """
     out = Path(out_dir)
     if config is None and not resume:
@@ -141,7 +147,9 @@ def train(
     identity = identity_of(config, channels)
     model = build_model(config, channels, device)
     optimizer = _make_optimizer(model, config, device)
-    start, best = _initial_state(out, resume, init_from, identity, model, optimizer, config)
+    start, best, peak = _initial_state(out, resume, init_from, identity, model, optimizer, config)
+    (out / COLLAPSE_FILE).unlink(missing_ok=True)  # a resume trains on from before the collapse
+    guard = CollapseGuard(active_reference, peak)
     stream = BatchStream(
         dataset,
         objective.pairs,
@@ -153,7 +161,9 @@ def train(
         limit=config.steps,
     )
     try:
-        _run(config, out, model, optimizer, objective, stream, identity, start, best, device, progress)
+        _run(
+            config, out, model, optimizer, objective, stream, identity, (start, best, guard), device, progress
+        )
     finally:
         stream.close()
     return out
@@ -203,21 +213,24 @@ def posterior_head_weights(model: VAE) -> list[torch.nn.Parameter]:
     return [model.encoder.mu.weight, model.encoder.logvar.weight]
 
 
-def _initial_state(out, resume, init_from, identity, model, optimizer, config) -> tuple[int, float]:
+def _initial_state(out, resume, init_from, identity, model, optimizer, config) -> tuple[int, float, int]:
+    """(first step, best interval loss so far, peak active latents so far) of the run."""
     latest = out / "checkpoints" / "latest.safetensors"
     if resume and latest.exists():
         ckpt = load_checkpoint(latest, identity)
         restore(ckpt, model, optimizer)
-        return ckpt.step, float(ckpt.meta.get("best_loss", math.inf))
+        return ckpt.step, float(ckpt.meta.get("best_loss", math.inf)), int(ckpt.meta.get("peak_active", 0))
     if init_from is not None:
         source = Path(init_from) / "checkpoints" / "best.safetensors"
         restore(load_checkpoint(source, identity), model, optimizer)
         for group in optimizer.param_groups:
             group["lr"] = config.lr
-    return 0, math.inf
+    return 0, math.inf, 0
 
 
-def _run(config, out, model, optimizer, objective, stream, identity, start, best, device, progress) -> None:
+def _run(config, out, model, optimizer, objective, stream, identity, state, device, progress) -> None:
+    start, best, guard = state
+    last_checkpoint = start or None
     ckpt_dir = out / "checkpoints"
     logger = RunLogger(out, start)
     runner = make_step(model, optimizer, objective, config, device)
@@ -243,7 +256,10 @@ def _run(config, out, model, optimizer, objective, stream, identity, start, best
                     rate = (done - last_step) / max(now - last_time, 1e-9)
                     values = runner.pop_log()
                     _check_finite(values, done, ckpt_dir)
+                    kl = [v for k, v in values.items() if k.startswith("kl_dim/")]
+                    active, collapse = guard.check(done, kl, last_checkpoint)
                     values |= {
+                        "active_dims": active,
                         "beta": beta_at(config, step),
                         "lr": optimizer.param_groups[0]["lr"],
                         "steps_per_s": rate,
@@ -251,10 +267,15 @@ def _run(config, out, model, optimizer, objective, stream, identity, start, best
                     logger.log(done, values)
                     bar.update(task, completed=done, rate=f"{rate:.1f}", loss=f"{values['loss']:.1f}")
                     last_time, last_step = now, done
+                    if collapse is not None:  # before any checkpoint of the collapsed model
+                        write_collapse(out, collapse)
+                        raise PosteriorCollapsed(collapse, out)
                 if done % config.checkpoint_every == 0 or done == config.steps:
                     interval_loss = runner.pop_checkpoint_loss()
                     _check_finite({"loss": interval_loss}, done, ckpt_dir)
-                    best = _checkpoint(ckpt_dir, model, optimizer, done, identity, interval_loss, best)
+                    extra = {"peak_active": guard.peak}
+                    best = _checkpoint(ckpt_dir, model, optimizer, done, identity, interval_loss, best, extra)
+                    last_checkpoint = done
     finally:
         runner.close()
         logger.close()
@@ -276,12 +297,19 @@ def _check_finite(values: dict[str, float], step: int, ckpt_dir: Path) -> None:
 
 
 def _checkpoint(
-    ckpt_dir: Path, model, optimizer, step: int, identity: dict, interval_loss: float, best: float
+    ckpt_dir: Path,
+    model,
+    optimizer,
+    step: int,
+    identity: dict,
+    interval_loss: float,
+    best: float,
+    extra: dict,
 ):
     """Save ``latest``; copy it to ``best`` when this interval's mean loss is the lowest so far."""
     is_best = interval_loss < best
     best = min(best, interval_loss)
-    extra = {"interval_loss": interval_loss, "best_loss": best}
+    extra = extra | {"interval_loss": interval_loss, "best_loss": best}
     latest = save_checkpoint(ckpt_dir / "latest.safetensors", model, optimizer, step, identity, extra)
     if is_best:
         tmp = ckpt_dir / ".best.safetensors.tmp"

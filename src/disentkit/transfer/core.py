@@ -29,15 +29,29 @@ from pathlib import Path
 
 import numpy as np
 
-from disentkit.config import atomic_write_bytes, atomic_write_text, environment_info, to_dict
+from disentkit.config import (
+    atomic_write_bytes,
+    atomic_write_text,
+    environment_info,
+    load_config,
+    save_config,
+    to_dict,
+)
 from disentkit.errors import DisentkitError
+from disentkit.models.vae import ACTIVE_KL
+from disentkit.train.guard import ADVICE, PosteriorCollapsed, is_collapse, read_collapse
 from disentkit.transfer.adapt import HeldOut, TargetAdapter
 from disentkit.transfer.evaluate import CLASSIFIERS, evaluate
+from disentkit.transfer.findings import transfer_findings
 
 RESULTS = "transfer.json"
 SAMPLES = "samples.npz"
 FINETUNE = "finetune"
 DONE = ".done"
+#: what a transfer folder holds; a non-empty --out with anything else is not ours to write into
+OWN_ENTRIES = {RESULTS, SAMPLES, FINETUNE}
+#: statuses of a transfer that ran to its end (a collapse is an end: re-running gives the same)
+FINISHED = ("complete", "collapsed")
 #: the smallest evaluation sample that leaves the classifiers something to learn and to test
 MIN_EVAL = 200
 UNSUPERVISED_METHODS = ("beta-vae", "beta-tcvae")
@@ -206,7 +220,8 @@ def _finetune_config(source_config, config: TransferConfig, channels: int, label
         if not labelled:
             raise DisentkitError("--weak needs a target with factors (weak pairs); this target has none")
         method = source_config.method if source_config.method not in UNSUPERVISED_METHODS else "ada-gvae"
-    every = max(1, min(source_config.checkpoint_every, config.steps))
+    # At least four checkpoints: a collapse guard needs one from before the collapse to fall back on.
+    every = max(1, min(source_config.checkpoint_every, math.ceil(config.steps / 4)))
     base: TrainConfig = source_config
     return dataclasses.replace(
         base,
@@ -234,41 +249,125 @@ def _finetune_config(source_config, config: TransferConfig, channels: int, label
     ).validate()
 
 
-def _finetune(out: Path, source, adapter, config: TransferConfig, data, progress: bool) -> Path:
-    """Run (or reuse, or resume) the fine-tuning; returns its run folder."""
-    from disentkit.train.loop import train_or_resume
+def _finetune(out: Path, source, adapter, config: TransferConfig, data, progress: bool, active: int) -> Path:
+    """Run (or reuse, or resume, or extend) the fine-tuning; returns its run folder.
+
+    ``active``: the source's active latents on the target, the collapse guard's reference.
+    """
+    from disentkit.train.config import TrainConfig
+    from disentkit.train.loop import resumable, train_or_resume
 
     run = out / FINETUNE
+    ft_config = _finetune_config(source.config, config, source.model.channels, adapter.labelled)
+    if resumable(run):
+        saved = load_config(TrainConfig, run / "config.yaml")
+        if saved.steps < ft_config.steps:  # the user asked for more steps: train on from the last one
+            _say(
+                progress, f"extending the fine-tune from {saved.steps} to {ft_config.steps} steps (resuming)"
+            )
+            save_config(dataclasses.replace(saved, steps=ft_config.steps), run / "config.yaml")
+            (run / DONE).unlink(missing_ok=True)
     if (run / DONE).exists():
         return run
-    ft_config = _finetune_config(source.config, config, source.model.channels, adapter.labelled)
-    train_or_resume(ft_config, run, dataset=data, init_from=source.path, progress=progress)
+    train_or_resume(
+        ft_config, run, dataset=data, init_from=source.path, progress=progress, active_reference=active
+    )
     atomic_write_text(run / DONE, "")
     return run
 
 
+def _say(enabled: bool, message: str, style: str = "bold") -> None:
+    """One line on the console (stderr), as the spinner's."""
+    if enabled:
+        from rich.console import Console
+
+        Console(stderr=True).print(f"[{style}]{message}[/]")
+
+
+def check_out_dir(config: TransferConfig, out: Path) -> dict | None:
+    """The finished results in ``out`` when they are exactly ``config``'s; None to (re)run.
+
+    Refuses, with one line, a folder that is not a transfer, or a transfer of another config
+    (another fine-tune count may continue: more steps resume the fine-tune).
+    """
+    if not out.exists() or not any(out.iterdir()):
+        return None
+    if not (out / RESULTS).exists():
+        if set(p.name for p in out.iterdir()) <= OWN_ENTRIES:
+            return None  # a transfer killed before its first results
+        raise DisentkitError(
+            f"{out} is not empty and holds no transfer ({RESULTS}); choose another --out "
+            "(nothing was written)"
+        )
+    previous = read_results(out)
+    wanted = to_dict(config)
+    differ = {
+        k
+        for k in wanted.keys() | previous.get("config", {}).keys()
+        if wanted.get(k) != previous["config"].get(k)
+    }
+    if not differ:
+        return previous if previous.get("status") in FINISHED else None
+    if differ == {"steps"} and wanted["steps"] > previous["config"]["steps"]:
+        return None  # the fine-tune is resumed and extended
+    changes = ", ".join(f"{k} {previous['config'].get(k)!r} → {wanted.get(k)!r}" for k in sorted(differ))
+    raise DisentkitError(
+        f"{out} holds a transfer with another config ({changes}); use --fresh to replace it or choose "
+        "another --out"
+    )
+
+
 def finished_transfer(config: TransferConfig, out_dir: str | Path) -> dict | None:
-    """The results in ``out_dir`` if they are a complete transfer of exactly ``config``, else None."""
+    """The results in ``out_dir`` if they are a finished transfer of exactly ``config``, else None."""
     path = Path(out_dir)
     if not (path / RESULTS).exists():
         return None
     previous = read_results(path)
     same = previous.get("config") == to_dict(config.validate())
-    return previous if same and previous.get("status") == "complete" else None
+    return previous if same and previous.get("status") in FINISHED else None
 
 
-def run_transfer(config: TransferConfig, out_dir: str | Path, progress: bool = True) -> dict:
+def _check_source_alive(source, adapter, images) -> int:
+    """The source's active latents on the target; a source without any cannot be transferred."""
+    from disentkit.train.guard import count_active
+    from disentkit.transfer.evaluate import kl_per_dim
+
+    collapse = read_collapse(source.path)
+    if collapse is not None:
+        raise DisentkitError(
+            f"source {source.path} stopped at a posterior collapse (step {collapse.step}): retrain it; {ADVICE}"
+        )
+    active = count_active(kl_per_dim(source, images[:1000]))
+    if active == 0:
+        raise DisentkitError(
+            f"source {source.path} has no active latent on {adapter.name} (every latent's KL to the prior "
+            f"is below {ACTIVE_KL} nats): there is nothing to transfer — it collapsed or barely trained; retrain it"
+        )
+    return active
+
+
+def run_transfer(
+    config: TransferConfig, out_dir: str | Path, progress: bool = True, fresh: bool = False
+) -> dict:
     """Before → fine-tune → after; returns the results (also in ``out_dir/transfer.json``).
 
     A finished transfer with the same config is reused as it is; a killed one picks up where it
-    stopped (before results and fine-tuning checkpoints are kept).
+    stopped (before results and fine-tuning checkpoints are kept); more ``steps`` than a finished
+    one extend its fine-tune. Another config in the same folder is refused unless ``fresh``, which
+    replaces the folder's transfer. A fine-tune whose posterior collapses stops at the collapse:
+    ``status`` "collapsed", ``warnings`` say what happened, ``after`` (when a checkpoint from before
+    the collapse exists) is that checkpoint's, marked in ``after_checkpoint``.
     """
     from disentkit import load_run
 
     config = config.validate()
     out = Path(out_dir)
     cfg = to_dict(config)
-    previous = finished_transfer(config, out)
+    if fresh and (out / RESULTS).exists():
+        import shutil
+
+        shutil.rmtree(out)
+    previous = check_out_dir(config, out)
     if previous is not None:
         return previous
     source = load_source(config.source, config.device)
@@ -277,6 +376,7 @@ def run_transfer(config: TransferConfig, out_dir: str | Path, progress: bool = T
     if config.weak and not adapter.labelled:
         raise DisentkitError(f"--weak needs a target with factors (weak pairs); {adapter.name} has none")
     images, factors, unlabelled_data = _eval_sample(adapter, config)
+    active = _check_source_alive(source, adapter, images)
     names = list(adapter.factor_names) if adapter.labelled else None
     n_train, n_test = config.split
     scoring = {
@@ -290,16 +390,22 @@ def run_transfer(config: TransferConfig, out_dir: str | Path, progress: bool = T
     payload = {
         "config": cfg,
         "environment": environment_info(),
-        "source": {"path": str(source.path), "config": to_dict(source.config), "step": source.step},
+        "source": {
+            "path": str(source.path),
+            "config": to_dict(source.config),
+            "step": source.step,
+            "factor_names": _source_factors(source.config.data),
+        },
         "target": {"name": adapter.name, "labelled": adapter.labelled, "factor_names": names},
         "adaptation": adapter.describe(),
         "evaluation": {"size": config.eval_size, "train": n_train, "test": n_test, "held_out": True},
         "status": "before",
+        "warnings": [],
     }
-    out.mkdir(parents=True, exist_ok=True)
-    _save_samples(out, images, factors)
     with _status(progress, f"evaluating the source model on {adapter.name} (before)"):
         payload["before"] = evaluate(source, images, factors, names, pairs_from=recorder, **scoring)
+    out.mkdir(parents=True, exist_ok=True)
+    _save_samples(out, images, factors)
     _write_results(out, payload)
     data = (
         HeldOut(adapter, np.concatenate([factors, *recorder.factors]))
@@ -307,21 +413,52 @@ def run_transfer(config: TransferConfig, out_dir: str | Path, progress: bool = T
         else unlabelled_data
     )
     try:
-        run = _finetune(out, source, adapter, config, data, progress)
+        run = _finetune(out, source, adapter, config, data, progress, active)
+    except PosteriorCollapsed as exc:
+        run = out / FINETUNE
+        payload["collapse"] = dataclasses.asdict(exc.collapse)
+        payload["warnings"].append(f"{exc} ({ADVICE})")
+        _say(progress, f"warning: {exc}", "bold red")
     except BaseException as exc:  # keep "before"; say what failed, then let the error through
         payload |= {"status": "failed", "error": f"{type(exc).__name__}: {exc}"}
         _write_results(out, payload)
         raise
-    tuned = load_run(run, device=None if config.device == "auto" else config.device)
-    payload["finetune"] = {"path": str(run), "config": to_dict(tuned.config), "step": tuned.step}
-    with _status(progress, f"evaluating the fine-tuned model on {adapter.name} (after)"):
-        payload["after"] = evaluate(
-            tuned, images, factors, names, pairs_from=adapter if adapter.labelled else None, **scoring
-        )
+    device = None if config.device == "auto" else config.device
+    tuned = load_run(run, device=device) if (run / "checkpoints" / "best.safetensors").exists() else None
+    if tuned is not None:
+        payload["finetune"] = {"path": str(run), "config": to_dict(tuned.config), "step": tuned.step}
+        with _status(progress, f"evaluating the fine-tuned model on {adapter.name} (after)"):
+            after = evaluate(
+                tuned, images, factors, names, pairs_from=adapter if adapter.labelled else None, **scoring
+            )
+        if is_collapse(after["active_dims"], payload["before"]["active_dims"]):
+            # A dead representation is kept for the record, never shown as an ordinary "after".
+            payload["after_collapsed"] = after
+            message = (
+                f"the fine-tuned model has {after['active_dims']} active latent(s) on {adapter.name} against "
+                f"the source's {payload['before']['active_dims']}: its posterior collapsed ({ADVICE})"
+            )
+            payload["warnings"].append(message)
+            _say(progress, f"warning: {message}", "bold red")
+        else:
+            payload["after"] = after
+            if "collapse" in payload:
+                payload["after_checkpoint"] = {"step": tuned.step, "before_collapse": True}
+    payload["status"] = "collapsed" if "collapse" in payload or "after_collapsed" in payload else "complete"
     payload["table"] = summary_rows(payload)
-    payload["status"] = "complete"
+    payload["findings"] = [f.to_dict() for f in transfer_findings(payload)]
     _write_results(out, payload)
     return payload
+
+
+def _source_factors(data: str) -> list[str] | None:
+    """The factor names of the source's dataset, when it is a registered one."""
+    from disentkit.data import get_dataset
+
+    try:
+        return list(get_dataset(data).factor_names)
+    except (DisentkitError, AttributeError, OSError):
+        return None
 
 
 def _status(enabled: bool, message: str):

@@ -15,12 +15,23 @@ import torch
 import torch.nn.functional as F
 
 from disentkit.metrics import MetricWarning
+from disentkit.models.vae import ACTIVE_KL
 
 CLASSIFIERS = ("gbt", "mlp", "hgb")
 
 
 def _seed(seed: int, stream: int) -> np.random.Generator:
     return np.random.default_rng([seed, stream])
+
+
+def _kl(mu: np.ndarray, logvar: np.ndarray) -> np.ndarray:
+    """KL of each posterior to N(0, 1), per example and latent."""
+    return 0.5 * (np.exp(logvar) + mu**2 - 1.0 - logvar)
+
+
+def kl_per_dim(model, images: np.ndarray) -> np.ndarray:
+    """Mean KL to the prior of each latent over ``images``."""
+    return _kl(*model.encode(images)).mean(axis=0)
 
 
 def reconstruction_and_kl(model, images: np.ndarray) -> dict:
@@ -30,12 +41,12 @@ def reconstruction_and_kl(model, images: np.ndarray) -> dict:
     target = torch.from_numpy(images.astype(np.float32) / 255.0)
     pred = torch.from_numpy(recon).clamp(1e-6, 1 - 1e-6)
     bce = F.binary_cross_entropy(pred, target, reduction="none").flatten(1).sum(1)
-    kl = 0.5 * (np.exp(logvar) + mu**2 - 1.0 - logvar)
+    kl = _kl(mu, logvar)
     return {
         "reconstruction": float(bce.mean()),
         "kl_per_dim": kl.mean(axis=0).tolist(),
         "kl": float(kl.sum(axis=1).mean()),
-        "active_dims": int((kl.mean(axis=0) > 0.01).sum()),
+        "active_dims": int((kl.mean(axis=0) > ACTIVE_KL).sum()),
     }, mu
 
 
@@ -138,3 +149,36 @@ def evaluate(
             )
     result["warnings"] = sorted({str(w.message) for w in caught if issubclass(w.category, MetricWarning)})
     return result
+
+
+def evaluate_on_dataset(
+    model,
+    dataset,
+    *,
+    seed: int = 0,
+    classifiers: tuple[str, ...] = ("gbt", "mlp"),
+    eval_size: int = 15_000,
+    n_pairs: int = 10_000,
+) -> dict:
+    """:func:`evaluate` of ``model`` on a labelled ``dataset`` it reads as it is (its own training
+    data): a sample of ``eval_size`` (2/3 train, 1/3 test) and OMES intervention pairs rendered from it."""
+    rng = _seed(seed, 1)
+    factors = dataset.sample_factors(eval_size, rng)
+    images = dataset.render(factors, rng)
+    n_train = (2 * eval_size) // 3
+    result = evaluate(
+        model,
+        images,
+        factors,
+        list(dataset.factor_names),
+        seed=seed,
+        classifiers=classifiers,
+        n_train=n_train,
+        n_test=eval_size - n_train,
+        pairs_from=dataset,
+        n_pairs=n_pairs,
+    )
+    return result | {
+        "dataset": dataset.name,
+        "evaluation": {"size": eval_size, "n_pairs": n_pairs, "seed": seed},
+    }
