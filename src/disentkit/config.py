@@ -127,6 +127,45 @@ def atomic_write_text(path: str | Path, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 
 
+def writable_error(where: str | Path, exc: OSError, what: str = "--out") -> DisentkitError:
+    """One line for a failed write (read-only, permission, full disk, a file in the way)."""
+    return DisentkitError(f"cannot write {where}: {exc.strerror or exc}; choose another {what}")
+
+
+def only_entries(*patterns: str):
+    """An ownership test for :func:`prepare_output_folder`: every entry matches one of ``patterns``
+    (the names the command writes), so a folder it was killed in still counts as its own."""
+
+    def owns(folder: Path) -> bool:
+        return all(any(entry.match(p) for p in patterns) for entry in folder.iterdir())
+
+    return owns
+
+
+def prepare_output_folder(folder: str | Path, kind: str, owns, what: str = "--out") -> Path:
+    """Create ``folder`` for a command's results, or refuse it before anything is written.
+
+    A non-empty folder is accepted only when ``owns(folder)`` says it holds this command's kind of
+    result (a previous run, maybe killed): anything else is the user's and is never overwritten.
+    """
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise DisentkitError(f"{what} {folder} is a file, not a folder; choose another {what}")
+    try:
+        if folder.is_dir() and any(folder.iterdir()) and not owns(folder):
+            raise DisentkitError(
+                f"{what} {folder} is not empty and does not hold a {kind}; nothing was written: "
+                f"choose an empty or new {what}"
+            )
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".probe-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise writable_error(folder, exc, what) from None
+    return folder
+
+
 def environment_info() -> dict[str, Any]:
     """Library versions and machine facts saved with every result (MI and GBT numbers move between versions)."""
     import numpy
