@@ -147,6 +147,7 @@ def prepare_output_folder(folder: str | Path, kind: str, owns, what: str = "--ou
 
     A non-empty folder is accepted only when ``owns(folder)`` says it holds this command's kind of
     result (a previous run, maybe killed): anything else is the user's and is never overwritten.
+    ``kind`` names that result with its article ("a training run"); ``what`` is the option.
     """
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():
@@ -154,7 +155,7 @@ def prepare_output_folder(folder: str | Path, kind: str, owns, what: str = "--ou
     try:
         if folder.is_dir() and any(folder.iterdir()) and not owns(folder):
             raise DisentkitError(
-                f"{what} {folder} is not empty and does not hold a {kind}; nothing was written: "
+                f"{what} {folder} is not empty and does not hold {kind}; nothing was written: "
                 f"choose an empty or new {what}"
             )
         folder.mkdir(parents=True, exist_ok=True)

@@ -6,28 +6,10 @@ import dataclasses
 import pytest
 import torch
 
-from disentkit.cli import main
 from disentkit.errors import DisentkitError
 from disentkit.train import train
 from disentkit.train.checkpoint import load_checkpoint
 from disentkit.train.config import TrainConfig
-
-
-def cli(args):
-    try:
-        return main(args)
-    except SystemExit as exc:
-        return exc.code
-
-
-def one_line_error(capsys) -> str:
-    err = capsys.readouterr().err.strip()
-    assert err.startswith("error:") and "\n" not in err and "Traceback" not in err, err
-    return err
-
-
-def snapshot(folder):
-    return {p.relative_to(folder): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
 def weights(run, name="latest"):
@@ -38,24 +20,26 @@ QUICK = ["--method", "beta-vae", "--steps", "2", "--batch", "2", "--device", "cp
 
 
 @pytest.mark.parametrize("first_column", ["10", "ten"])
-def test_train_refuses_a_users_folder_and_changes_nothing(tmp_path, capsys, first_column):
+def test_train_refuses_a_users_folder_and_changes_nothing(
+    tmp_path, cli, one_line_error, snapshot, first_column
+):
     user = tmp_path / "d"
     user.mkdir()
     (user / "config.yaml").write_text("mine\n")
     (user / "metrics.csv").write_text(f"step,value\n{first_column},1.5\n")
     before = snapshot(user)
     assert cli(["train", *QUICK, "--out", str(user)]) == 2
-    assert "does not hold a training run" in one_line_error(capsys)
+    assert "does not hold a training run" in one_line_error()
     assert snapshot(user) == before
 
 
-def test_train_out_that_is_a_file_or_unwritable_is_one_line(tmp_path, capsys):
+def test_train_out_that_is_a_file_or_unwritable_is_one_line(tmp_path, cli, one_line_error):
     blocker = tmp_path / "file"
     blocker.write_text("keep")
     assert cli(["train", *QUICK, "--out", str(blocker)]) == 2
-    assert "is a file" in one_line_error(capsys)
+    assert "is a file" in one_line_error()
     assert cli(["train", *QUICK, "--out", str(blocker / "run")]) == 2  # a file where a folder must go
-    assert str(blocker / "run") in one_line_error(capsys)
+    assert str(blocker / "run") in one_line_error()
     assert blocker.read_text() == "keep"
 
 
@@ -72,7 +56,7 @@ def test_resume_with_more_steps_extends_and_equals_an_uninterrupted_run(tmp_path
     assert [r.split(",")[0] for r in rows[1:]] == ["2", "3", "4", "6"]
 
 
-def test_resume_refuses_options_that_contradict_the_saved_config(tmp_path, squares, tiny_config):
+def test_resume_refuses_options_that_contradict_the_saved_config(tmp_path, squares, tiny_config, snapshot):
     run = train(tiny_config, tmp_path / "run", dataset=squares, progress=False)
     before = snapshot(run)
     for changes, flag in (({"lr": 0.01}, "--lr"), ({"steps": 3}, "--steps"), ({"beta": 2.0}, "--beta")):
@@ -83,17 +67,17 @@ def test_resume_refuses_options_that_contradict_the_saved_config(tmp_path, squar
     train(None, run, dataset=squares, resume=True, progress=False, changes={"lr": tiny_config.lr})
 
 
-def test_cli_resume_names_the_flag_and_extends(tmp_path, capsys):
+def test_cli_resume_names_the_flag_and_extends(tmp_path, cli, one_line_error):
     out = tmp_path / "run"
     assert cli(["train", *QUICK, "--out", str(out)]) == 0
     assert cli(["train", "--resume", "--out", str(out), "--steps", "3", "--lr", "0.01"]) == 2
-    assert "--lr 0.01" in one_line_error(capsys)
+    assert "--lr 0.01" in one_line_error()
     assert cli(["train", "--resume", "--out", str(out), "--steps", "3", "--device", "cpu"]) == 0
     assert load_checkpoint(out / "checkpoints" / "latest.safetensors").step == 3
 
 
 def test_resume_without_a_checkpoint_fails_and_from_checkpoint_best_continues(
-    tmp_path, squares, tiny_config, capsys
+    tmp_path, squares, tiny_config, cli, one_line_error
 ):
     run = train(TrainConfig(**{**tiny_config.__dict__, "steps": 2}), tmp_path / "run", dataset=squares)
     run = tmp_path / "run"
@@ -107,13 +91,13 @@ def test_resume_without_a_checkpoint_fails_and_from_checkpoint_best_continues(
     latest.unlink()
     (run / "checkpoints" / "best.safetensors").unlink()
     assert cli(["train", "--resume", "--out", str(run)]) == 2
-    assert "nothing to resume" in one_line_error(capsys)
+    assert "nothing to resume" in one_line_error()
     assert cli(["train", "--out", str(run), "--from-checkpoint", str(tmp_path / "nope.safetensors")]) == 2
-    assert "checkpoint not found" in one_line_error(capsys)
+    assert "checkpoint not found" in one_line_error()
     empty = tmp_path / "empty"
     empty.mkdir()
     assert cli(["train", "--resume", "--out", str(empty)]) == 2
-    assert "nothing to resume" in one_line_error(capsys)
+    assert "nothing to resume" in one_line_error()
 
 
 def test_a_run_killed_before_its_first_checkpoint_starts_again_with_clean_logs(

@@ -134,12 +134,30 @@ def ensemble_train_command(
     out: Path = typer.Option(..., "--out", help="Ensemble folder (one run folder per member)."),
     preset: str = typer.Option(None, "--preset", help="Training preset (e.g. cpu-quick)."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda."),
+    batch: int = typer.Option(None, "--batch", help="Images per step (default: the preset's, else 64)."),
+    checkpoint_every: int = typer.Option(
+        None, "--checkpoint-every", help="Steps between checkpoints (default: the preset's, else 500)."
+    ),
 ) -> None:
-    """Train an ensemble sequentially (the sweep package distributes it)."""
+    """Train an ensemble sequentially (the sweep package distributes it).
+
+    Re-running the same command on the same --out continues a killed ensemble: finished members are
+    kept, the interrupted one resumes from its latest checkpoint, the missing ones are trained.
+    """
     from disentkit.fragments.ensemble import train_ensemble
 
     folders = train_ensemble(
-        data, method, beta, members, steps, out, preset=preset, device=device, progress=typer.echo
+        data,
+        method,
+        beta,
+        members,
+        steps,
+        out,
+        preset=preset,
+        device=device,
+        progress=typer.echo,
+        batch=batch,
+        checkpoint_every=checkpoint_every,
     )
     typer.echo(
         f"trained {len(folders)} members in {out}; analyse with: disentkit fragments analyze {out} --data {data}"

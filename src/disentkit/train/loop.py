@@ -147,7 +147,7 @@ def _prepare_run_dir(
                 save_config(extended, out / "config.yaml")
             config = extended
         return config, pick_device(device or config.device), file
-    prepare_output_folder(out, "training run (config.yaml)", is_run_folder)
+    prepare_output_folder(out, "a training run (config.yaml)", is_run_folder)
     if any((out / "checkpoints").glob("*.safetensors")):
         raise DisentkitError(
             f"{out} already holds a run; use --resume to continue it or choose another --out"
