@@ -142,29 +142,53 @@ def only_entries(*patterns: str):
     return owns
 
 
-def prepare_output_folder(folder: str | Path, kind: str, owns, what: str = "--out") -> Path:
-    """Create ``folder`` for a command's results, or refuse it before anything is written.
-
-    A non-empty folder is accepted only when ``owns(folder)`` says it holds this command's kind of
-    result (a previous run, maybe killed): anything else is the user's and is never overwritten.
-    ``kind`` names that result with its article ("a training run"); ``what`` is the option.
-    """
+def refuse_foreign_folder(folder: str | Path, kind: str, owns, what: str = "--out") -> None:
+    """Refuse ``folder`` unless it is missing, empty, or ``owns(folder)`` says it holds this
+    command's kind of result (a previous run, maybe killed): anything else is the user's and is
+    never written to. ``kind`` names that result with its article ("a training run")."""
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():
         raise DisentkitError(f"{what} {folder} is a file, not a folder; choose another {what}")
     try:
-        if folder.is_dir() and any(folder.iterdir()) and not owns(folder):
-            raise DisentkitError(
-                f"{what} {folder} is not empty and does not hold {kind}; nothing was written: "
-                f"choose an empty or new {what}"
-            )
+        foreign = folder.is_dir() and any(folder.iterdir()) and not owns(folder)
+    except OSError as exc:
+        raise writable_error(folder, exc, what) from None
+    if foreign:
+        raise DisentkitError(
+            f"{what} {folder} is not empty and does not hold {kind}; nothing was written: "
+            f"choose an empty or new {what}"
+        )
+
+
+def _probe(folder: Path, target: Path, what: str) -> None:
+    """Create ``folder`` and write an empty file in it; a failure names ``target``."""
+    try:
         folder.mkdir(parents=True, exist_ok=True)
         probe = folder / f".probe-{os.getpid()}"
         probe.write_bytes(b"")
         probe.unlink()
     except OSError as exc:
-        raise writable_error(folder, exc, what) from None
+        raise writable_error(target, exc, what) from None
+
+
+def prepare_output_folder(folder: str | Path, kind: str, owns, what: str = "--out") -> Path:
+    """Create ``folder`` for a command's results and check it takes files, before anything is
+    computed or written; a folder that is not this command's kind of result is refused
+    (:func:`refuse_foreign_folder`)."""
+    folder = Path(folder)
+    refuse_foreign_folder(folder, kind, owns, what)
+    _probe(folder, folder, what)
     return folder
+
+
+def prepare_output_file(path: str | Path, what: str = "--out") -> Path:
+    """Check that the file ``path`` can be written (its folder created, not a folder itself)
+    before anything is computed for it."""
+    path = Path(path)
+    if path.is_dir():
+        raise DisentkitError(f"{what} {path} is a folder; give the path of a file")
+    _probe(path.parent, path, what)
+    return path
 
 
 def environment_info() -> dict[str, Any]:

@@ -112,3 +112,22 @@ def test_a_run_killed_before_its_first_checkpoint_starts_again_with_clean_logs(
     train(other, run, dataset=squares, progress=False)
     header = (run / "metrics.csv").read_text().splitlines()[0]
     assert header.startswith("step,loss") and "other" not in header
+
+
+def test_visualize_refuses_a_folder_of_other_files(tmp_path, squares, tiny_config, snapshot):
+    import numpy as np
+
+    from disentkit.train import load_run
+    from disentkit.train.visualize import visualize
+
+    run = train(dataclasses.replace(tiny_config, steps=1), tmp_path / "run", dataset=squares, progress=False)
+    user = tmp_path / "figs"
+    user.mkdir()
+    (user / "figure1.pdf").write_text("keep")
+    before = snapshot(user)
+    images = squares.sample_images(2, np.random.default_rng(0))
+    with pytest.raises(DisentkitError, match="not empty"):
+        visualize(load_run(run, device="cpu"), images, user)
+    assert snapshot(user) == before
+    visualize(load_run(run, device="cpu"), images, tmp_path / "vis")
+    visualize(load_run(run, device="cpu"), images, tmp_path / "vis")  # its own folder: written again

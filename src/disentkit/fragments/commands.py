@@ -87,7 +87,13 @@ def fuse_command(
     seed: int = typer.Option(None, "--seed", help="First weak learner's seed."),
 ) -> None:
     """The paper's fusion demo: 1-D beta-VAEs (beta 0.03) on a circle, fused for growing ensembles."""
-    from disentkit.config import atomic_write_text, environment_info, to_dict
+    from disentkit.config import (
+        atomic_write_text,
+        environment_info,
+        only_entries,
+        prepare_output_folder,
+        to_dict,
+    )
     from disentkit.fragments.fusion import circle_demo, demo_config, demo_figure
 
     sizes = None
@@ -106,8 +112,8 @@ def fuse_command(
         seed=seed,
         anneal=anneal,
     )
+    prepare_output_folder(out, "a fusion demo (fusion.json, fusion.png)", only_entries("fusion.*"))
     result = circle_demo(cfg, progress=typer.echo)
-    out.mkdir(parents=True, exist_ok=True)
     demo_figure(result, out / "fusion.png")
     payload = {
         "config": to_dict(cfg),
