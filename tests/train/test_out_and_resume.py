@@ -131,3 +131,25 @@ def test_visualize_refuses_a_folder_of_other_files(tmp_path, squares, tiny_confi
     assert snapshot(user) == before
     visualize(load_run(run, device="cpu"), images, tmp_path / "vis")
     visualize(load_run(run, device="cpu"), images, tmp_path / "vis")  # its own folder: written again
+
+
+def test_train_reads_an_official_file_from_data_dir(tmp_path, cli, one_line_error, monkeypatch):
+    import numpy as np
+
+    from disentkit.data.files import DSPRITES_FILE
+
+    sizes = (1, 3, 2, 2, 2, 2)  # a tiny complete grid in the official layout
+    classes = np.stack(np.unravel_index(np.arange(int(np.prod(sizes))), sizes), axis=1)
+    rng = np.random.default_rng(0)
+    imgs = rng.integers(0, 2, (len(classes), 64, 64), dtype=np.uint8)
+    files = tmp_path / "files"
+    files.mkdir()
+    np.savez(files / DSPRITES_FILE, imgs=imgs, latents_classes=classes, latents_values=classes * 0.5)
+    monkeypatch.delenv("DISENTKIT_DATA", raising=False)
+    monkeypatch.chdir(tmp_path)  # no ./data here
+    args = ["train", "--data", "dsprites-file", *QUICK, "--out", tmp_path / "run"]
+    assert cli(args) == 2
+    assert "not found" in one_line_error()
+    assert not (tmp_path / "run").exists()  # refused before anything was written
+    assert cli([*args, "--data-dir", files]) == 0
+    assert load_checkpoint(tmp_path / "run" / "checkpoints" / "latest.safetensors").step == 2

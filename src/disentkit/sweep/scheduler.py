@@ -76,6 +76,12 @@ def is_results_folder(folder: Path) -> bool:
     return any((folder / name).exists() for name in (".sweep.lock", "sweep.json", "jobs"))
 
 
+def check_results_folder(results: Path) -> None:
+    """A results folder the sweep may write to: new, empty or a sweep's, and writable."""
+    refuse_foreign_folder(results, "a sweep's results (sweep.json, jobs/)", is_results_folder, "--results")
+    check_writable(results)
+
+
 def write_index(results: Path, jobs: list[Job]) -> None:
     """``RESULTS/sweep.json``: every job of the plan (key, kind, label, folder, dependencies)."""
     index = [
@@ -385,8 +391,7 @@ def run_sweep(
 
     console = console or Console(stderr=True)
     results = Path(results).expanduser().resolve()
-    refuse_foreign_folder(results, "a sweep's results (sweep.json, jobs/)", is_results_folder, "--results")
-    check_writable(results)
+    check_results_folder(results)
     started = time.perf_counter()
     with SweepLock(results):
         write_index(results, jobs)

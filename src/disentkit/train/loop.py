@@ -204,10 +204,12 @@ def train(
     out = Path(out_dir)
     if config is None and not resume:
         raise DisentkitError("train needs a TrainConfig (or resume=True with an existing run folder)")
+    from disentkit.data import get_dataset
+
+    if dataset is None and not resume:
+        dataset = get_dataset(config.validate().data)  # a missing dataset is refused before any write
     config, device, resume_from = _prepare_run_dir(out, config, resume, device, changes, from_checkpoint)
     if dataset is None:
-        from disentkit.data import get_dataset
-
         dataset = get_dataset(config.data)
     objective = config.objective()
     channels = model_channels(config, dataset)
