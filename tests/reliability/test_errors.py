@@ -78,6 +78,7 @@ CASES = {
     "fragments fuse into the user's folder": ["fragments", "fuse", "--out", "{w}/user"],
     "evaluate --json under a file": [*EVALUATE, "--json", "{w}/file/scores.json"],
     "evaluate --plot into the user's folder": [*EVALUATE, "--metrics", "omes", "--plot", "{w}/user"],
+    "report --out under a file": ["report", "{w}/run", "--out", "{w}/file/report.html"],
     "evaluate a garbage npz": ["evaluate", "-r", "{w}/garbage.npz", "-f", "{w}/y.csv"],
 }
 
