@@ -127,6 +127,70 @@ def atomic_write_text(path: str | Path, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 
 
+def writable_error(where: str | Path, exc: OSError, what: str = "--out") -> DisentkitError:
+    """One line for a failed write (read-only, permission, full disk, a file in the way)."""
+    return DisentkitError(f"cannot write {where}: {exc.strerror or exc}; choose another {what}")
+
+
+def only_entries(*patterns: str):
+    """An ownership test for :func:`prepare_output_folder`: every entry matches one of ``patterns``
+    (the names the command writes), so a folder it was killed in still counts as its own."""
+
+    def owns(folder: Path) -> bool:
+        return all(any(entry.match(p) for p in patterns) for entry in folder.iterdir())
+
+    return owns
+
+
+def refuse_foreign_folder(folder: str | Path, kind: str, owns, what: str = "--out") -> None:
+    """Refuse ``folder`` unless it is missing, empty, or ``owns(folder)`` says it holds this
+    command's kind of result (a previous run, maybe killed): anything else is the user's and is
+    never written to. ``kind`` names that result with its article ("a training run")."""
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise DisentkitError(f"{what} {folder} is a file, not a folder; choose another {what}")
+    try:
+        foreign = folder.is_dir() and any(folder.iterdir()) and not owns(folder)
+    except OSError as exc:
+        raise writable_error(folder, exc, what) from None
+    if foreign:
+        raise DisentkitError(
+            f"{what} {folder} is not empty and does not hold {kind}; nothing was written: "
+            f"choose an empty or new {what}"
+        )
+
+
+def _probe(folder: Path, target: Path, what: str) -> None:
+    """Create ``folder`` and write an empty file in it; a failure names ``target``."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".probe-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise writable_error(target, exc, what) from None
+
+
+def prepare_output_folder(folder: str | Path, kind: str, owns, what: str = "--out") -> Path:
+    """Create ``folder`` for a command's results and check it takes files, before anything is
+    computed or written; a folder that is not this command's kind of result is refused
+    (:func:`refuse_foreign_folder`)."""
+    folder = Path(folder)
+    refuse_foreign_folder(folder, kind, owns, what)
+    _probe(folder, folder, what)
+    return folder
+
+
+def prepare_output_file(path: str | Path, what: str = "--out") -> Path:
+    """Check that the file ``path`` can be written (its folder created, not a folder itself)
+    before anything is computed for it."""
+    path = Path(path)
+    if path.is_dir():
+        raise DisentkitError(f"{what} {path} is a folder; give the path of a file")
+    _probe(path.parent, path, what)
+    return path
+
+
 def environment_info() -> dict[str, Any]:
     """Library versions and machine facts saved with every result (MI and GBT numbers move between versions)."""
     import numpy

@@ -165,3 +165,13 @@ def test_leftover_live_worker_is_waited_for_then_requeued(tmp_path):
     finally:
         orphan.wait()
     assert report.ok and report.requeued_stale == 1 and report.executed == 1
+
+
+def test_a_results_folder_of_other_files_is_refused_before_writing(toy_chain, tmp_path):
+    plan, _ = toy_chain
+    results = tmp_path / "r"
+    results.mkdir()
+    (results / "data.csv").write_text("keep")
+    with pytest.raises(DisentkitError, match="does not hold a sweep's results"):
+        _run(plan, results)
+    assert [p.name for p in results.iterdir()] == ["data.csv"]

@@ -100,5 +100,5 @@ def test_a_run_saved_before_shards_resumes_unsharded(tmp_path, squares, tiny_con
     (run / "config.yaml").write_text(yaml.safe_dump(saved))
     from disentkit.train.loop import _prepare_run_dir
 
-    resumed_config, _ = _prepare_run_dir(run, None, True, None)
+    resumed_config, _, _ = _prepare_run_dir(run, None, True, None)
     assert resumed_config.cpu_shards == 1

@@ -65,9 +65,15 @@ def show_command(
     data_dir: Path = typer.Option(None, "--data-dir", help=DATA_DIR_HELP),
 ) -> None:
     """Write a grid of samples plus one traversal row per factor to a PNG."""
+    from disentkit.config import prepare_output_file, writable_error
     from disentkit.data.preview import write_preview
 
-    path = write_preview(open_source(name, data_dir), out, seed)
+    prepare_output_file(out)
+    source = open_source(name, data_dir)
+    try:
+        path = write_preview(source, out, seed)
+    except OSError as exc:
+        raise writable_error(out, exc) from None
     typer.echo(f"wrote {path}")
 
 
@@ -77,9 +83,11 @@ def write_gallery(out_dir: Path = Path("gallery"), seed: int = 0) -> tuple[list[
     Returns the PNG paths and, for datasets that need files the user has not provided (official
     files, COIL-100, RGB-D folders), the reason each was skipped.
     """
+    from disentkit.config import only_entries, prepare_output_folder
     from disentkit.data.preview import write_preview
     from disentkit.data.registry import get_dataset, list_datasets
 
+    prepare_output_folder(out_dir, "a dataset gallery (PNG files)", only_entries("*.png"), "--out-dir")
     written, skipped = [], {}
     for name in list_datasets():
         try:

@@ -70,8 +70,22 @@ def locate(filename: str, kind: str, directory=None, path=None) -> Path:
     )
 
 
+def check_numpy_file(path: Path, what: str = "the file is corrupt or truncated") -> None:
+    """Refuse a file that is neither an .npz (zip) nor an .npy by its first bytes: numpy would read
+    it as a pickle and blame ``allow_pickle``, which is not the problem."""
+    try:
+        with open(path, "rb") as handle:
+            magic = handle.read(6)
+    except OSError as exc:
+        raise DisentkitError(f"cannot read {path}: {exc.strerror or exc}") from None
+    if magic[:4] != b"PK\x03\x04" and magic != b"\x93NUMPY" and not zipfile.is_zipfile(path):
+        kind = ".npz (zip) archive" if path.suffix.lower() == ".npz" else ".npy array"
+        raise DisentkitError(f"{path} is not a numpy {kind}: {what}")
+
+
 def _load_npz(path: Path, keys: tuple[str, ...]) -> dict[str, np.ndarray]:
     """Arrays ``keys`` of an npz file, with clear errors for corrupt files and missing keys."""
+    check_numpy_file(path, "the file is corrupt or truncated — download it again")
     try:
         with np.load(path, allow_pickle=False) as npz:
             missing = [k for k in keys if k not in npz.files]
@@ -106,8 +120,10 @@ def grid_from_classes(path: Path, classes: np.ndarray) -> tuple[int, ...]:
     if classes.size == 0 or classes.min() < 0:
         raise DisentkitError(f"{path}: factor classes must be non-negative and the file non-empty")
     sizes = tuple(int(s) for s in classes.max(axis=0) + 1)
-    expected = np.stack(np.unravel_index(np.arange(len(classes)), sizes), axis=1)
-    if len(classes) != int(np.prod(sizes)) or not np.array_equal(classes, expected):
+    # The count first: unravelling more indices than the grid holds is numpy's own error.
+    complete = len(classes) == int(np.prod(sizes))
+    expected = np.stack(np.unravel_index(np.arange(len(classes)), sizes), axis=1) if complete else None
+    if not complete or not np.array_equal(classes, expected):
         raise DisentkitError(
             f"{path}: the images do not form a complete factor grid {sizes} in row-major order "
             f"({len(classes)} images); disentkit reads files in the official layout only"

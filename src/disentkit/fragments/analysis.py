@@ -94,6 +94,12 @@ class Hotspots:
         }
 
 
+def check_min_samples(min_samples: int) -> None:
+    """OPTICS needs a neighbourhood of at least 2 points (scikit-learn's own error is a traceback)."""
+    if int(min_samples) < 2:
+        raise DisentkitError(f"--min-samples must be at least 2 (an OPTICS neighbourhood), got {min_samples}")
+
+
 def find_hotspots(distances: np.ndarray, min_samples: int = MIN_SAMPLES, fallback: bool = True) -> Hotspots:
     """Cluster channels with OPTICS (scikit-learn, ``metric="precomputed"``, xi extraction).
 
@@ -108,6 +114,7 @@ def find_hotspots(distances: np.ndarray, min_samples: int = MIN_SAMPLES, fallbac
         raise DisentkitError(f"hotspots need a square distance matrix, got shape {dist.shape}")
     if not np.all(np.isfinite(dist)) or dist.min() < 0:
         raise DisentkitError("hotspot distances must be finite and non-negative (clip VI at 0)")
+    check_min_samples(min_samples)
     c = dist.shape[0]
     used = int(min_samples)
     if c < used:

@@ -87,7 +87,13 @@ def fuse_command(
     seed: int = typer.Option(None, "--seed", help="First weak learner's seed."),
 ) -> None:
     """The paper's fusion demo: 1-D beta-VAEs (beta 0.03) on a circle, fused for growing ensembles."""
-    from disentkit.config import atomic_write_text, environment_info, to_dict
+    from disentkit.config import (
+        atomic_write_text,
+        environment_info,
+        only_entries,
+        prepare_output_folder,
+        to_dict,
+    )
     from disentkit.fragments.fusion import circle_demo, demo_config, demo_figure
 
     sizes = None
@@ -106,8 +112,8 @@ def fuse_command(
         seed=seed,
         anneal=anneal,
     )
+    prepare_output_folder(out, "a fusion demo (fusion.json, fusion.png)", only_entries("fusion.*"))
     result = circle_demo(cfg, progress=typer.echo)
-    out.mkdir(parents=True, exist_ok=True)
     demo_figure(result, out / "fusion.png")
     payload = {
         "config": to_dict(cfg),
@@ -134,12 +140,30 @@ def ensemble_train_command(
     out: Path = typer.Option(..., "--out", help="Ensemble folder (one run folder per member)."),
     preset: str = typer.Option(None, "--preset", help="Training preset (e.g. cpu-quick)."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda."),
+    batch: int = typer.Option(None, "--batch", help="Images per step (default: the preset's, else 64)."),
+    checkpoint_every: int = typer.Option(
+        None, "--checkpoint-every", help="Steps between checkpoints (default: the preset's, else 500)."
+    ),
 ) -> None:
-    """Train an ensemble sequentially (the sweep package distributes it)."""
+    """Train an ensemble sequentially (the sweep package distributes it).
+
+    Re-running the same command on the same --out continues a killed ensemble: finished members are
+    kept, the interrupted one resumes from its latest checkpoint, the missing ones are trained.
+    """
     from disentkit.fragments.ensemble import train_ensemble
 
     folders = train_ensemble(
-        data, method, beta, members, steps, out, preset=preset, device=device, progress=typer.echo
+        data,
+        method,
+        beta,
+        members,
+        steps,
+        out,
+        preset=preset,
+        device=device,
+        progress=typer.echo,
+        batch=batch,
+        checkpoint_every=checkpoint_every,
     )
     typer.echo(
         f"trained {len(folders)} members in {out}; analyse with: disentkit fragments analyze {out} --data {data}"

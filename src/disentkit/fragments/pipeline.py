@@ -16,12 +16,25 @@ from disentkit.fragments.analysis import (
     Hotspots,
     census,
     channel_distances,
+    check_min_samples,
     find_hotspots,
     hotspot_figure,
     representatives,
 )
 from disentkit.fragments.fingerprint import FingerprintSample, GaussianChannels, LabelChannels
 from disentkit.fragments.information import pairwise_information
+
+#: fewest fingerprint points an analysis accepts
+MIN_POINTS = 100
+#: what `fragments analyze` writes into its folder
+ANALYSIS_FILES = (
+    "analysis.json",
+    "posteriors.npz",
+    "nmi.npy",
+    "vi.npy",
+    "hotspots.png",
+    "traversal_hotspot*.png",
+)
 
 
 def encode_runs(runs: list, dataset, sample: FingerprintSample) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -229,9 +242,22 @@ def analyze_runs(
     device=None,
 ) -> dict:
     """The whole `disentkit fragments analyze` pipeline for run folders."""
+    from disentkit.config import only_entries, prepare_output_folder
     from disentkit.data import get_dataset
 
+    if n < MIN_POINTS:
+        raise DisentkitError(
+            f"--n {n} is too few fingerprint points: at least {MIN_POINTS} (the paper uses 1000, quick runs 300)"
+        )
+    check_min_samples(min_samples)
+    seen = set()
+    for path in map(Path, paths):
+        if path.resolve() in seen:
+            raise DisentkitError(f"run {path} is given twice; give each run once")
+        seen.add(path.resolve())
     dataset = get_dataset(data)
+    # Checked before the runs are encoded: nothing is computed for a folder that cannot take it.
+    prepare_output_folder(out, "a fragments analysis (analysis.json)", only_entries(*ANALYSIS_FILES))
     runs = load_runs([Path(p) for p in paths], data, device)
     sample = FingerprintSample.from_dataset(dataset, n, seed)
     names = _unique_names([Path(p).name for p in paths])

@@ -16,11 +16,14 @@ import typer
 from disentkit.errors import DisentkitError
 
 RELEASE_KEYS = ("mean", "sampled")
+#: what ``--plot`` writes into its folder
+PLOT_FILES = ("association_matrix.png", "omes_per_factor.png")
 
 
 # ---------------------------------------------------------------------------- file readers
-def _read_csv(path: Path) -> tuple[np.ndarray, list[str] | None]:
-    """Numeric CSV; a first row that is not numeric is the header (factor names)."""
+def _read_csv(path: Path, role: str = "factors") -> tuple[np.ndarray, list[str] | None]:
+    """Numeric CSV; a first row that is not numeric is the header (factor names). A pandas index
+    column (``DataFrame.to_csv()`` keeps it) is dropped with a warning naming it."""
     import pandas as pd
 
     try:
@@ -30,13 +33,33 @@ def _read_csv(path: Path) -> tuple[np.ndarray, list[str] | None]:
     header = None
     first = frame.iloc[0].tolist()
     if not all(_is_number(v) for v in first):
-        header = [str(v).strip() for v in first]
+        header = ["" if pd.isna(v) else str(v).strip() for v in first]  # an empty cell reads as NaN
         frame = frame.iloc[1:]
     try:
         values = frame.to_numpy(dtype=np.float64)
     except ValueError:
         raise DisentkitError(f"{path}: non-numeric values below the header row") from None
+    index = _index_column(values, header)
+    if index is not None:
+        from disentkit.metrics._common import warn
+
+        warn(f"{role} {path}: first column {index} looks like a pandas index, not data; dropped it")
+        values, header = values[:, 1:], header[1:] if header else None
     return values, header
+
+
+def _index_column(values: np.ndarray, header: list[str] | None) -> str | None:
+    """How the first column shows itself to be a row index (None when it is data): no name, a
+    pandas name ('Unnamed: 0', 'index'), or the row numbers 0..N-1 / 1..N."""
+    if values.ndim != 2 or values.shape[1] < 2:
+        return None
+    name = header[0] if header else None
+    if header is not None and (name == "" or name.lower() in ("index", "unnamed: 0")):
+        return f"{name!r} (unnamed)" if name == "" else repr(name)
+    rows = np.arange(len(values))
+    if len(values) > 2 and (np.array_equal(values[:, 0], rows) or np.array_equal(values[:, 0], rows + 1)):
+        return f"{name!r} (running row numbers)" if name else "(running row numbers)"
+    return None
 
 
 def _is_number(value) -> bool:
@@ -57,6 +80,10 @@ def load_array(path: str | Path, which: str = "mean", role: str = "representatio
     if not path.exists():
         raise DisentkitError(f"{role} file not found: {path}")
     suffix = path.suffix.lower()
+    if suffix in (".npy", ".npz"):
+        from disentkit.data.files import check_numpy_file
+
+        check_numpy_file(path, f"cannot read it as the {role} (corrupt, truncated or another format)")
     try:
         if suffix == ".npy":
             return np.load(path, allow_pickle=False), None
@@ -75,7 +102,7 @@ def load_array(path: str | Path, which: str = "mean", role: str = "representatio
                     )
                 return archive[keys[0]], None
         if suffix == ".csv":
-            return _read_csv(path)
+            return _read_csv(path, role)
     except DisentkitError:
         raise
     except (OSError, ValueError, EOFError) as exc:
@@ -148,10 +175,7 @@ def write_plots(result: dict, folder: Path) -> list[Path]:
     om = result["metrics"]["omes"]
     folder.mkdir(parents=True, exist_ok=True)
     written = []
-    for name, fig in (
-        ("association_matrix.png", association_figure(om)),
-        ("omes_per_factor.png", omes_bars_figure({"": om})),
-    ):
+    for name, fig in zip(PLOT_FILES, (association_figure(om), omes_bars_figure({"": om})), strict=True):
         fig.savefig(folder / name, dpi=120)
         plt.close(fig)
         written.append(folder / name)
@@ -226,13 +250,24 @@ def evaluate(
 
     Options left unset take the suite's defaults (docs/metrics.md, "Defaults and their sources").
     """
-    from disentkit.config import atomic_write_text
+    from disentkit.config import (
+        atomic_write_text,
+        only_entries,
+        prepare_output_file,
+        prepare_output_folder,
+        writable_error,
+    )
     from disentkit.metrics.suite import DEFAULT_ARRAY_METRICS, DEFAULT_MODEL_METRICS
 
     if which not in RELEASE_KEYS:
         raise DisentkitError(f"--which must be 'mean' or 'sampled', got {which!r}")
     if (representation is None) == (model is None):
         raise DisentkitError("give either --representation z --factors y, or --model RUN --data NAME")
+    # Checked before the scores are computed, so a bad path costs nothing.
+    if json_out is not None:
+        prepare_output_file(json_out, "--json")
+    if plot is not None:
+        prepare_output_folder(plot, "evaluate's plots (PNG files)", only_entries(*PLOT_FILES), "--plot")
     rng = np.random.default_rng(seed)
     given = {"fast": fast, "n_jobs": n_jobs, "alpha": alpha, "pooling": pooling, "association": association}
     if model is not None:
@@ -243,12 +278,19 @@ def evaluate(
     else:
         result = _from_model(model, data, n, metrics or DEFAULT_MODEL_METRICS, rng, options)
     result["seed"] = seed
-    print_table(result)
+    print_table(result)  # first: the scores reach the user even if a file below cannot be written
     if json_out is not None:
-        atomic_write_text(json_out, json.dumps(result, indent=2, allow_nan=False))
+        try:
+            atomic_write_text(json_out, json.dumps(result, indent=2, allow_nan=False))
+        except OSError as exc:
+            raise writable_error(json_out, exc, "--json") from None
         typer.echo(f"wrote {json_out}")
     if plot is not None:
-        for path in write_plots(result, plot):
+        try:
+            written = write_plots(result, plot)
+        except OSError as exc:
+            raise writable_error(plot, exc, "--plot") from None
+        for path in written:
             typer.echo(f"wrote {path}")
 
 

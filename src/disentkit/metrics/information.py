@@ -102,6 +102,10 @@ class MIGResult(MetricResult):
     settings: dict = field(default_factory=dict)
 
 
+#: rows per histogram bin below which MIG's mutual information is dominated by the binning
+MIG_MIN_ROWS_PER_BIN = 10
+
+
 def mig(z, y, factor_names=None, *, n_bins: int = N_BINS) -> MIGResult:
     """Mutual information gap on all rows of ``z``/``y`` (disentanglement_lib ``discrete_mig``).
 
@@ -111,6 +115,12 @@ def mig(z, y, factor_names=None, *, n_bins: int = N_BINS) -> MIGResult:
     z, y, names, dropped = prepare(z, y, factor_names)
     if z.shape[1] < 2:
         raise DisentkitError("MIG needs at least 2 dimensions (it is a gap between the top two)")
+    if len(z) < MIG_MIN_ROWS_PER_BIN * n_bins:
+        # With about one row per bin every dimension "explains" every factor: the gap is 0 by construction.
+        warn(
+            f"MIG on {len(z)} rows: too few for {n_bins} bins (use at least {MIG_MIN_ROWS_PER_BIN * n_bins}); "
+            "the score is not meaningful"
+        )
     m = discrete_mutual_info(histogram_discretize(z, n_bins), y)
     entropy = discrete_entropy(y)
     top = np.sort(m, axis=0)[::-1]

@@ -12,8 +12,10 @@ def report_command(
     out: Path = typer.Option(Path("report.html"), "--out", help="The HTML file to write."),
 ) -> None:
     """Write one self-contained HTML report (tables, heatmaps, reconstructions, traversals, curves)."""
+    from disentkit.config import prepare_output_file
     from disentkit.report.html import build_report
 
+    prepare_output_file(out)  # before the report is built: a bad path costs nothing
     path = build_report(list(runs), out)
     typer.echo(f"report: {path}")
 

@@ -49,9 +49,10 @@ def run_command(
     from rich.console import Console
 
     from disentkit.sweep.plan import plan_summary
-    from disentkit.sweep.scheduler import run_sweep
+    from disentkit.sweep.scheduler import check_results_folder, run_sweep
 
     _, jobs, folder = _load(plan_path, results, overrides)
+    check_results_folder(folder)  # before the header: a refusal stays one line
     console = Console(stderr=True)
     kinds = ", ".join(f"{n} {k}" for k, n in plan_summary(jobs).items())
     console.print(f"sweep: {len(jobs)} jobs ({kinds}) → {folder} [{executor}]", highlight=False)

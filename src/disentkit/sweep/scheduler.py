@@ -18,7 +18,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from disentkit.config import atomic_write_text, environment_info
+from disentkit.config import atomic_write_text, environment_info, refuse_foreign_folder
 from disentkit.errors import DisentkitError
 from disentkit.sweep.jobs import job_module
 from disentkit.sweep.plan import Job
@@ -69,6 +69,17 @@ def job_states(jobs: list[Job], results: Path, lease: float = LEASE_SECONDS) -> 
                 state, marker.detail = "blocked", f"dependency {bad[0]} failed"
         states[job.key] = (state, marker.detail)
     return states
+
+
+def is_results_folder(folder: Path) -> bool:
+    """Whether ``folder`` holds a sweep's results (its lock, index or job folders; tables may sit beside)."""
+    return any((folder / name).exists() for name in (".sweep.lock", "sweep.json", "jobs"))
+
+
+def check_results_folder(results: Path) -> None:
+    """A results folder the sweep may write to: new, empty or a sweep's, and writable."""
+    refuse_foreign_folder(results, "a sweep's results (sweep.json, jobs/)", is_results_folder, "--results")
+    check_writable(results)
 
 
 def write_index(results: Path, jobs: list[Job]) -> None:
@@ -380,7 +391,7 @@ def run_sweep(
 
     console = console or Console(stderr=True)
     results = Path(results).expanduser().resolve()
-    check_writable(results)
+    check_results_folder(results)
     started = time.perf_counter()
     with SweepLock(results):
         write_index(results, jobs)

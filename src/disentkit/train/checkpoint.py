@@ -69,8 +69,8 @@ def _read_meta(payload: bytes, path: Path) -> dict:
         meta = json.loads(header["__metadata__"]["disentkit"])
     except (struct.error, ValueError, KeyError, TypeError):
         raise DisentkitError(
-            f"{path} is not a disentkit checkpoint (corrupt or foreign file); retrain or resume from "
-            "another checkpoint"
+            f"{path} is not a disentkit checkpoint (corrupt or foreign file); retrain, or resume from "
+            "another checkpoint (--from-checkpoint best or PATH)"
         ) from None
     if meta.get("format") != FORMAT:
         raise DisentkitError(f"{path}: unsupported checkpoint format {meta.get('format')!r}")
@@ -93,7 +93,8 @@ def load_checkpoint(path: str | Path, identity: dict | None = None) -> Checkpoin
         tensors = st_load(payload)
     except Exception as exc:  # safetensors raises its own error types on truncated data
         raise DisentkitError(
-            f"{path} is corrupt ({exc}); resume from another checkpoint or retrain"
+            f"{path} is corrupt ({exc}); resume from another checkpoint (--from-checkpoint best or PATH) "
+            "or retrain"
         ) from None
     model_state = {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}
     optimizer_state = None

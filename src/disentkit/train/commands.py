@@ -6,6 +6,7 @@ from pathlib import Path
 
 import typer
 
+from disentkit.data.commands import DATA_DIR_HELP
 from disentkit.errors import DisentkitError
 
 
@@ -58,8 +59,14 @@ def train_command(
     log_every: int = typer.Option(50, help="Steps between log rows."),
     preset: str = typer.Option(None, help="cpu-quick, cpu-quick-ada or paper; explicit options override it."),
     resume: bool = typer.Option(
-        False, "--resume", help="Continue the run in --out from its latest checkpoint."
+        False,
+        "--resume",
+        help="Continue the run in --out from its latest checkpoint; a larger --steps extends it.",
     ),
+    from_checkpoint: str = typer.Option(
+        None, "--from-checkpoint", help="Resume from this checkpoint: best, latest or a file path."
+    ),
+    data_dir: Path = typer.Option(None, "--data-dir", help=DATA_DIR_HELP),
     device: str = typer.Option("auto", help="auto, cpu, cuda, cuda:N."),
     bf16: bool = typer.Option(False, help="bf16 autocast on CUDA."),
     cuda_graphs: bool = typer.Option(False, help="Replay the whole step from a CUDA graph (CUDA only)."),
@@ -68,23 +75,39 @@ def train_command(
     ),
 ) -> None:
     """Train a model; writes config, checkpoints, TensorBoard logs and metrics.csv to --out."""
+    from disentkit.data.commands import open_source
     from disentkit.train.config import TrainConfig, apply_preset
     from disentkit.train.loop import train
 
-    if resume:
-        explicit = _explicit_options(ctx)
-        run = train(None, out, resume=True, progress=True, device=device if "device" in explicit else None)
-        typer.echo(f"run resumed and finished: {run}")
-        return
+    explicit = _explicit_options(ctx)
     values = dict(ctx.params)
     values["k"] = _parse_k(k)
     values["clip"] = clip if clip > 0 else None
     values["cpu_shards"] = cpu_shards or None
-    for key in ("out", "resume", "preset"):
+    for key in ("out", "resume", "preset", "from_checkpoint", "data_dir"):
         values.pop(key)
+    # Only an official file needs opening here: every other name train opens itself, as on resume.
+    dataset = open_source(data, data_dir) if data_dir is not None else None
+    if resume or from_checkpoint is not None:
+        # The options typed now, as the config would hold them: a resume refuses any that differ.
+        changes = {name: values[name] for name in explicit if name in values and name != "device"}
+        if "preset" in explicit:
+            changes["preset"] = preset
+        run = train(
+            None,
+            out,
+            dataset=dataset,
+            resume=True,
+            progress=True,
+            device=device if "device" in explicit else None,
+            changes=changes,
+            from_checkpoint=from_checkpoint,
+        )
+        typer.echo(f"run resumed and finished: {run}")
+        return
     config = TrainConfig(**values)
-    config = apply_preset(config, preset, explicit=_explicit_options(ctx)).validate()
-    run = train(config, out, progress=True)
+    config = apply_preset(config, preset, explicit=explicit).validate()
+    run = train(config, out, dataset=dataset, progress=True)
     typer.echo(f"run finished: {run}")
 
 

@@ -29,7 +29,7 @@ class RunLogger:
             rows = list(csv.reader(handle))
         if not rows:
             return
-        kept = [rows[0]] + [r for r in rows[1:] if r and int(r[0]) <= step]
+        kept = [rows[0]] + [r for r in rows[1:] if r and r[0].isdigit() and int(r[0]) <= step]
         with self.csv_path.open("w", newline="") as handle:
             csv.writer(handle).writerows(kept)
 

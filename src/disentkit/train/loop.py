@@ -19,7 +19,13 @@ from pathlib import Path
 
 import torch
 
-from disentkit.config import environment_info, load_config, save_config
+from disentkit.config import (
+    atomic_write_bytes,
+    environment_info,
+    load_config,
+    prepare_output_folder,
+    save_config,
+)
 from disentkit.device import model_memory_format, pick_device
 from disentkit.errors import DisentkitError
 from disentkit.models.architectures import check_observation_shape
@@ -72,11 +78,62 @@ def lr_at(config: TrainConfig, step: int) -> float:
     return config.lr if left >= decay_steps else config.lr * left / decay_steps
 
 
+def is_run_folder(folder: Path) -> bool:
+    """Whether ``folder`` holds a training run (its config.yaml, written first, reads as one)."""
+    try:
+        load_config(TrainConfig, Path(folder) / "config.yaml")
+    except DisentkitError:
+        return False
+    return True
+
+
+def checkpoint_to_resume(out: Path, from_checkpoint: str | Path | None = None) -> Path:
+    """The checkpoint a resume starts from: ``latest`` by default, ``best`` or a file path."""
+    if from_checkpoint is None or str(from_checkpoint) in ("latest", "best"):
+        file = out / "checkpoints" / f"{from_checkpoint or 'latest'}.safetensors"
+    else:
+        file = Path(from_checkpoint)
+    if file.is_file():
+        return file
+    if from_checkpoint is not None:
+        raise DisentkitError(
+            f"checkpoint not found: {file}; use best, latest or the path of a checkpoint file"
+        )
+    if (out / "checkpoints" / "best.safetensors").is_file():
+        raise DisentkitError(f"no latest checkpoint in {out}: resume with --from-checkpoint best")
+    raise DisentkitError(
+        f"nothing to resume in {out}: no checkpoint yet; train without --resume to start it again"
+    )
+
+
+def resumed_config(saved: TrainConfig, changes: dict) -> TrainConfig:
+    """The saved config with the caller's ``changes``: more steps extend the run, any other
+    difference would silently change what the run is and is refused, naming the option."""
+    for name, value in changes.items():
+        old = getattr(saved, name)
+        if value == old:
+            continue
+        flag = "--" + name.replace("_", "-")
+        if name == "steps" and value > old:
+            saved = dataclasses.replace(saved, steps=value)
+            continue
+        raise DisentkitError(
+            f"{flag} {value} contradicts the run's saved config ({name}: {old}); a resume keeps its "
+            f"settings (only --steps may grow): drop {flag} or train a new run in another --out"
+        )
+    return saved
+
+
 def _prepare_run_dir(
-    out: Path, config: TrainConfig | None, resume: bool, device: str | None
-) -> tuple[TrainConfig, torch.device]:
-    """The run's config (read back on resume, else saved with its CPU shard count fixed) and device."""
-    latest = out / "checkpoints" / "latest.safetensors"
+    out: Path,
+    config: TrainConfig | None,
+    resume: bool,
+    device: str | None,
+    changes: dict | None = None,
+    from_checkpoint: str | Path | None = None,
+) -> tuple[TrainConfig, torch.device, Path | None]:
+    """The run's config (read back on resume, else saved with its CPU shard count fixed), device
+    and the checkpoint to resume from; refuses a folder that is not a run before writing to it."""
     if resume:
         if not (out / "config.yaml").exists():
             raise DisentkitError(f"nothing to resume in {out}: no config.yaml; start a new run instead")
@@ -84,8 +141,15 @@ def _prepare_run_dir(
         if config.cpu_shards is None:
             # Saved before sharding existed: those runs took one multi-threaded step.
             config = dataclasses.replace(config, cpu_shards=1)
-        return config, pick_device(device or config.device)
-    if latest.exists():
+        file = checkpoint_to_resume(out, from_checkpoint)
+        if changes:
+            extended = resumed_config(config, changes).validate()
+            if extended != config:
+                save_config(extended, out / "config.yaml")
+            config = extended
+        return config, pick_device(device or config.device), file
+    prepare_output_folder(out, "a training run (config.yaml)", is_run_folder)
+    if any((out / "checkpoints").glob("*.safetensors")):
         raise DisentkitError(
             f"{out} already holds a run; use --resume to continue it or choose another --out"
         )
@@ -93,10 +157,12 @@ def _prepare_run_dir(
     run_device = pick_device(device or config.device)
     # Fixed and saved now: CPU numbers depend on the shard count, so a resume must reuse it.
     config = dataclasses.replace(config, cpu_shards=cpu_shard_count(config, run_device))
-    out.mkdir(parents=True, exist_ok=True)
+    # Logs of an attempt killed before its first checkpoint describe steps that are redone now.
+    (out / "metrics.csv").unlink(missing_ok=True)
+    shutil.rmtree(out / "tensorboard", ignore_errors=True)
     save_config(config, out / "config.yaml")
     save_config(environment_info(), out / "environment.yaml")
-    return config, run_device
+    return config, run_device, None
 
 
 def train(
@@ -108,6 +174,8 @@ def train(
     progress: bool = True,
     device: str | None = None,
     active_reference: int | None = None,
+    changes: dict | None = None,
+    from_checkpoint: str | Path | None = None,
 ) -> Path:
     """Train a model and return its run folder.
 
@@ -133,23 +201,34 @@ def train(
         The active latents the run starts from, for the collapse guard (fine-tuning: the source's
         on the target); None: the run's own peak. A collapse raises
         :class:`~disentkit.train.guard.PosteriorCollapsed` and leaves ``collapse.json``.
+    changes : dict, optional
+        On resume, config fields the caller sets: a larger ``steps`` extends the run; any other
+        value that differs from the saved config is refused.
+    from_checkpoint : {"latest", "best"} or path, optional
+        On resume, the checkpoint to continue from (default: latest).
     """
     out = Path(out_dir)
     if config is None and not resume:
         raise DisentkitError("train needs a TrainConfig (or resume=True with an existing run folder)")
-    config, device = _prepare_run_dir(out, config, resume, device)
-    if dataset is None:
-        from disentkit.data import get_dataset
+    from disentkit.data import get_dataset
 
+    if dataset is None and not resume:
+        dataset = get_dataset(config.validate().data)  # a missing dataset is refused before any write
+    config, device, resume_from = _prepare_run_dir(out, config, resume, device, changes, from_checkpoint)
+    if dataset is None:
         dataset = get_dataset(config.data)
     objective = config.objective()
     channels = model_channels(config, dataset)
     identity = identity_of(config, channels)
     model = build_model(config, channels, device)
     optimizer = _make_optimizer(model, config, device)
-    start, best, peak = _initial_state(out, resume, init_from, identity, model, optimizer, config)
+    start, best, peak = _initial_state(resume_from, init_from, identity, model, optimizer, config)
     (out / COLLAPSE_FILE).unlink(missing_ok=True)  # a resume trains on from before the collapse
     guard = CollapseGuard(active_reference, peak)
+    latest = out / "checkpoints" / "latest.safetensors"
+    if resume_from is not None and resume_from.resolve() != latest.resolve():
+        # The run now continues from this one: latest says so even if no step is left to train.
+        atomic_write_bytes(latest, resume_from.read_bytes())
     stream = BatchStream(
         dataset,
         objective.pairs,
@@ -213,11 +292,10 @@ def posterior_head_weights(model: VAE) -> list[torch.nn.Parameter]:
     return [model.encoder.mu.weight, model.encoder.logvar.weight]
 
 
-def _initial_state(out, resume, init_from, identity, model, optimizer, config) -> tuple[int, float, int]:
+def _initial_state(resume_from, init_from, identity, model, optimizer, config) -> tuple[int, float, int]:
     """(first step, best interval loss so far, peak active latents so far) of the run."""
-    latest = out / "checkpoints" / "latest.safetensors"
-    if resume and latest.exists():
-        ckpt = load_checkpoint(latest, identity)
+    if resume_from is not None:
+        ckpt = load_checkpoint(resume_from, identity)
         restore(ckpt, model, optimizer)
         return ckpt.step, float(ckpt.meta.get("best_loss", math.inf)), int(ckpt.meta.get("peak_active", 0))
     if init_from is not None:

@@ -11,8 +11,12 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from disentkit.config import only_entries, prepare_output_folder
 from disentkit.errors import DisentkitError
 from disentkit.train.runs import TrainedModel
+
+#: what `visualize` writes into its folder
+VISUALIZE_FILES = ("reconstructions.png", "traversals.png", "traversal_*.gif")
 
 
 def _to_uint8(images: np.ndarray) -> np.ndarray:
@@ -85,8 +89,9 @@ def visualize(
     """
     if len(images) == 0:
         raise DisentkitError("visualize needs at least one image")
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = prepare_output_folder(
+        out_dir, "a visualization (PNG and GIF files)", only_entries(*VISUALIZE_FILES)
+    )
     written = [out / "reconstructions.png", out / "traversals.png"]
     mu, logvar = model.encode(images)
     image_grid(reconstruction_rows(model, images, mu)).save(written[0])

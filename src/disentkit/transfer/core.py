@@ -34,7 +34,7 @@ from disentkit.config import (
     atomic_write_text,
     environment_info,
     load_config,
-    save_config,
+    refuse_foreign_folder,
     to_dict,
 )
 from disentkit.errors import DisentkitError
@@ -265,12 +265,17 @@ def _finetune(out: Path, source, adapter, config: TransferConfig, data, progress
             _say(
                 progress, f"extending the fine-tune from {saved.steps} to {ft_config.steps} steps (resuming)"
             )
-            save_config(dataclasses.replace(saved, steps=ft_config.steps), run / "config.yaml")
             (run / DONE).unlink(missing_ok=True)
     if (run / DONE).exists():
         return run
     train_or_resume(
-        ft_config, run, dataset=data, init_from=source.path, progress=progress, active_reference=active
+        ft_config,
+        run,
+        dataset=data,
+        init_from=source.path,
+        progress=progress,
+        active_reference=active,
+        changes={"steps": ft_config.steps},
     )
     atomic_write_text(run / DONE, "")
     return run
@@ -290,15 +295,9 @@ def check_out_dir(config: TransferConfig, out: Path) -> dict | None:
     Refuses, with one line, a folder that is not a transfer, or a transfer of another config
     (another fine-tune count may continue: more steps resume the fine-tune).
     """
-    if not out.exists() or not any(out.iterdir()):
-        return None
+    refuse_foreign_folder(out, "a transfer", lambda folder: {p.name for p in folder.iterdir()} <= OWN_ENTRIES)
     if not (out / RESULTS).exists():
-        if set(p.name for p in out.iterdir()) <= OWN_ENTRIES:
-            return None  # a transfer killed before its first results
-        raise DisentkitError(
-            f"{out} is not empty and holds no transfer ({RESULTS}); choose another --out "
-            "(nothing was written)"
-        )
+        return None  # empty, or a transfer killed before its first results
     previous = read_results(out)
     wanted = to_dict(config)
     differ = {
@@ -363,10 +362,12 @@ def run_transfer(
     config = config.validate()
     out = Path(out_dir)
     cfg = to_dict(config)
-    if fresh and (out / RESULTS).exists():
+    if fresh and (out / RESULTS).exists():  # only what a transfer wrote: anything else stays
         import shutil
 
-        shutil.rmtree(out)
+        shutil.rmtree(out / FINETUNE, ignore_errors=True)
+        for name in (RESULTS, SAMPLES):
+            (out / name).unlink(missing_ok=True)
     previous = check_out_dir(config, out)
     if previous is not None:
         return previous

@@ -1,0 +1,64 @@
+"""`ensemble train` continues a killed ensemble: finished members kept, the partial one resumed,
+the missing ones trained; other settings or a folder that is not an ensemble are refused."""
+
+import json
+
+import pytest
+import torch
+
+import disentkit.train.loop as loop
+from disentkit.errors import DisentkitError
+from disentkit.fragments.ensemble import train_ensemble
+from disentkit.train.checkpoint import load_checkpoint
+
+SETTINGS = {"data": "dsprites", "method": "beta-vae", "beta": 1.0, "steps": 4}
+SMALL = {"device": "cpu", "batch": 4, "checkpoint_every": 2}
+
+
+def weights(member):
+    return load_checkpoint(member / "checkpoints" / "latest.safetensors").model_state
+
+
+def test_a_killed_ensemble_is_continued_and_equals_an_uninterrupted_one(tmp_path, monkeypatch, cli, snapshot):
+    straight = tmp_path / "straight"
+    train_ensemble(**SETTINGS, members=3, out=straight, **SMALL)
+    real = loop._checkpoint
+
+    def killed_after_member01_step2(ckpt_dir, model, optimizer, step, *args):
+        best = real(ckpt_dir, model, optimizer, step, *args)
+        if ckpt_dir.parent.name == "member01" and step == 2:
+            raise KeyboardInterrupt  # as a kill right after this checkpoint
+        return best
+
+    monkeypatch.setattr(loop, "_checkpoint", killed_after_member01_step2)
+    out = tmp_path / "killed"
+    with pytest.raises(KeyboardInterrupt):
+        train_ensemble(**SETTINGS, members=3, out=out, **SMALL)
+    monkeypatch.undo()
+    assert json.loads((out / "ensemble.json").read_text())["members"] == ["member00"]
+    assert not (out / "member02").exists()
+    kept = snapshot(out / "member00")
+
+    args = ["ensemble", "train", "--data", "dsprites", "--method", "beta-vae", "--members", "3"]
+    args += ["--steps", "4", "--batch", "4", "--checkpoint-every", "2", "--device", "cpu"]
+    assert cli([*args, "--out", str(out)]) == 0
+    assert snapshot(out / "member00") == kept  # the finished member was not trained again
+    for name in ("member00", "member01", "member02"):
+        a, b = weights(straight / name), weights(out / name)
+        assert all(torch.equal(a[k], b[k]) for k in a), name
+    assert json.loads((out / "ensemble.json").read_text())["members"] == ["member00", "member01", "member02"]
+
+
+def test_an_ensemble_folder_refuses_other_settings_and_users_folders(tmp_path, snapshot):
+    out = tmp_path / "ens"
+    train_ensemble(**SETTINGS, members=1, out=out, **SMALL)
+    before = snapshot(out)
+    with pytest.raises(DisentkitError, match="beta"):
+        train_ensemble(**{**SETTINGS, "beta": 2.0}, members=2, out=out, **SMALL)
+    assert snapshot(out) == before
+    user = tmp_path / "mine"
+    user.mkdir()
+    (user / "notes.txt").write_text("keep")
+    with pytest.raises(DisentkitError, match="does not hold an ensemble"):
+        train_ensemble(**SETTINGS, members=1, out=user, **SMALL)
+    assert [p.name for p in user.iterdir()] == ["notes.txt"]
