@@ -19,10 +19,12 @@ def train_ensemble(
     device: str = "auto",
     lr: float | None = None,
     progress=None,
+    options: dict | None = None,
 ) -> list[Path]:
     """Train ``members`` runs that differ only in their seed; returns their folders.
 
-    Writes ``out/memberNN`` run folders and ``out/ensemble.json`` (the member list, so that
+    ``options``: the method's own weights (``TrainConfig`` fields such as ``gamma``, ``lambda_od``,
+    ``capacity_max``); the rest take the method's defaults. Writes ``out/memberNN`` run folders and ``out/ensemble.json`` (the member list, so that
     ``disentkit fragments analyze out`` finds them). Members already complete are kept.
     """
     from disentkit.config import atomic_write_text
@@ -32,10 +34,11 @@ def train_ensemble(
         raise DisentkitError(f"--members must be at least 1, got {members}")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    base = TrainConfig(data=data, method=method, beta=beta, steps=steps, device=device)
-    # The members are the user's method and β at the default latent size: a preset lends its schedule
-    # (lr, batch, clipping, checkpoints), not its recipe (cpu-quick's 5 latents, k, sparsity).
-    not_from_preset = {"method", "beta", "steps", "data", "device", "latent_dim", "k", "sparsity"}
+    options = dict(options or {})
+    base = TrainConfig(data=data, method=method, beta=beta, steps=steps, device=device, **options)
+    # The members are the user's method and weights at the default latent size: a preset lends its
+    # schedule (lr, batch, clipping, checkpoints), not its recipe (cpu-quick's 5 latents, k, sparsity).
+    not_from_preset = {"method", "beta", "steps", "data", "device", "latent_dim", "k", "sparsity", *options}
     base = apply_preset(base, preset, explicit=not_from_preset)
     if lr is not None:
         base.lr = lr
@@ -57,6 +60,6 @@ def train_ensemble(
         )
     atomic_write_text(
         out / "ensemble.json",
-        json.dumps({"data": data, "method": method, "beta": beta, "members": names}, indent=1),
+        json.dumps({"data": data, "method": method, "beta": beta, **options, "members": names}, indent=1),
     )
     return folders

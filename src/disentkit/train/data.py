@@ -20,7 +20,7 @@ import torch
 from disentkit.errors import DisentkitError
 
 #: stream ids mixed into the seed so data and sampling noise never share random numbers
-DATA_STREAM, NOISE_STREAM = 0, 1
+DATA_STREAM, NOISE_STREAM, COMPANION_STREAM = 0, 1, 2
 
 
 def step_seed(seed: int, step: int, stream: int) -> int:

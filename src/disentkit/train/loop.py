@@ -26,7 +26,7 @@ from disentkit.models.architectures import check_observation_shape
 from disentkit.models.vae import VAE
 from disentkit.train.checkpoint import load_checkpoint, restore, save_checkpoint
 from disentkit.train.config import TrainConfig
-from disentkit.train.data import NOISE_STREAM, BatchStream, step_seed
+from disentkit.train.data import COMPANION_STREAM, NOISE_STREAM, BatchStream, step_seed
 from disentkit.train.logs import RunLogger, make_progress
 from disentkit.train.step import cpu_shard_count, make_step
 
@@ -141,7 +141,8 @@ def train(
     identity = identity_of(config, channels)
     model = build_model(config, channels, device)
     optimizer = _make_optimizer(model, config, device)
-    start, best = _initial_state(out, resume, init_from, identity, model, optimizer, config)
+    objective.build(config.latent_dim, device, step_seed(config.seed, 0, COMPANION_STREAM))
+    start, best = _initial_state(out, resume, init_from, identity, model, optimizer, config, objective)
     stream = BatchStream(
         dataset,
         objective.pairs,
@@ -203,17 +204,20 @@ def posterior_head_weights(model: VAE) -> list[torch.nn.Parameter]:
     return [model.encoder.mu.weight, model.encoder.logvar.weight]
 
 
-def _initial_state(out, resume, init_from, identity, model, optimizer, config) -> tuple[int, float]:
+def _initial_state(
+    out, resume, init_from, identity, model, optimizer, config, objective
+) -> tuple[int, float]:
     latest = out / "checkpoints" / "latest.safetensors"
     if resume and latest.exists():
         ckpt = load_checkpoint(latest, identity)
-        restore(ckpt, model, optimizer)
+        restore(ckpt, model, optimizer, objective.companion)
         return ckpt.step, float(ckpt.meta.get("best_loss", math.inf))
     if init_from is not None:
         source = Path(init_from) / "checkpoints" / "best.safetensors"
         restore(load_checkpoint(source, identity), model, optimizer)
         for group in optimizer.param_groups:
             group["lr"] = config.lr
+        # A companion (FactorVAE's discriminator) starts afresh: it judges this run's latents.
     return 0, math.inf
 
 
@@ -236,6 +240,7 @@ def _run(config, out, model, optimizer, objective, stream, identity, start, best
                 if config.lr_decay:
                     for group in optimizer.param_groups:
                         group["lr"] = lr_at(config, step)
+                objective.begin_step(step)
                 runner(batch, beta_at(config, step), step_seed(config.seed, step, NOISE_STREAM))
                 done = step + 1
                 if done % config.log_every == 0 or done == config.steps:
@@ -254,7 +259,9 @@ def _run(config, out, model, optimizer, objective, stream, identity, start, best
                 if done % config.checkpoint_every == 0 or done == config.steps:
                     interval_loss = runner.pop_checkpoint_loss()
                     _check_finite({"loss": interval_loss}, done, ckpt_dir)
-                    best = _checkpoint(ckpt_dir, model, optimizer, done, identity, interval_loss, best)
+                    best = _checkpoint(
+                        ckpt_dir, model, optimizer, done, identity, interval_loss, best, objective.companion
+                    )
     finally:
         runner.close()
         logger.close()
@@ -276,13 +283,22 @@ def _check_finite(values: dict[str, float], step: int, ckpt_dir: Path) -> None:
 
 
 def _checkpoint(
-    ckpt_dir: Path, model, optimizer, step: int, identity: dict, interval_loss: float, best: float
+    ckpt_dir: Path,
+    model,
+    optimizer,
+    step: int,
+    identity: dict,
+    interval_loss: float,
+    best: float,
+    companion=None,
 ):
     """Save ``latest``; copy it to ``best`` when this interval's mean loss is the lowest so far."""
     is_best = interval_loss < best
     best = min(best, interval_loss)
     extra = {"interval_loss": interval_loss, "best_loss": best}
-    latest = save_checkpoint(ckpt_dir / "latest.safetensors", model, optimizer, step, identity, extra)
+    latest = save_checkpoint(
+        ckpt_dir / "latest.safetensors", model, optimizer, step, identity, extra, companion
+    )
     if is_best:
         tmp = ckpt_dir / ".best.safetensors.tmp"
         shutil.copyfile(latest, tmp)
