@@ -180,3 +180,17 @@ def test_finetune_keeps_the_source_clipping(source_clip):
     source = TrainConfig(method="ada-gvae", clip=source_clip)
     tuned = _finetune_config(source, TransferConfig(source="s", target="t"), 1, labelled=True)
     assert tuned.clip == source_clip and tuned.method == "beta-vae"
+
+
+@pytest.mark.parametrize("method", ["factor-vae", "annealed-vae", "dip-vae-ii"])
+def test_study_method_sources_fine_tune_without_their_weights(method):
+    from disentkit.train.config import TrainConfig
+    from disentkit.transfer.core import _finetune_config
+
+    source = TrainConfig(method=method, gamma=30.0 if method != "dip-vae-ii" else None, capacity_max=None)
+    if method == "dip-vae-ii":
+        source.lambda_od = 5.0
+    plain = _finetune_config(source.validate(), TransferConfig(source="s", target="t"), 1, labelled=True)
+    weak = _finetune_config(source, TransferConfig(source="s", target="t", weak=True), 1, labelled=True)
+    assert (plain.method, weak.method) == ("beta-vae", "ada-gvae")  # single-image sources get pairs
+    assert plain.gamma is plain.lambda_od is weak.gamma is weak.lambda_od is None

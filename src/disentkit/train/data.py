@@ -67,7 +67,7 @@ class BatchStream:
         if pairs and not hasattr(dataset, "sample_pairs"):
             raise DisentkitError(
                 f"{getattr(dataset, 'name', 'this data')} has no ground-truth factors, so it cannot make "
-                "weak pairs; use an unsupervised method (beta-vae, beta-tcvae)"
+                "weak pairs; use an unsupervised method (beta-vae, beta-tcvae, factor-vae, dip-vae-i, dip-vae-ii, annealed-vae)"
             )
         if not hasattr(dataset, "sample_images"):
             raise DisentkitError("the dataset object needs sample_images(n, rng) and observation_shape")

@@ -117,7 +117,7 @@ def train(
         Run folder (created).
     dataset : object, optional
         Overrides ``config.data``: a ``GroundTruthDataset`` or any source with ``observation_shape``
-        and ``sample_images(n, rng)`` (enough for beta-vae / beta-tcvae).
+        and ``sample_images(n, rng)`` (enough for the unsupervised methods).
     init_from : path, optional
         Another run folder: its best checkpoint's encoder, decoder *and* Adam state start this run
         (fine-tuning, as the transfer paper); the learning rate is this config's.
