@@ -138,11 +138,20 @@ def test_ensemble_train_accepts_each_method_and_its_options(tmp_path, squares, m
     trained = {}
     for method, options in {"dip-vae-i": {"lambda_od": 3.0}, "factor-vae": {"gamma": 15.0}}.items():
         out = tmp_path / method
-        folders = train_ensemble("squares", method, 1.0, 1, 2, out, device="cpu", options=options)
+        members = 2 if method == "factor-vae" else 1
+        folders = train_ensemble("squares", method, 1.0, members, 2, out, device="cpu", options=options)
         config = load_run(folders[0], device="cpu").config
         trained[method] = config
         assert json.loads((out / "ensemble.json").read_text())["method"] == method
     assert trained["dip-vae-i"].lambda_od == 3.0 and trained["factor-vae"].gamma == 15.0
+    # the fragments pipeline reads FactorVAE runs (checkpoints that also hold a discriminator) as any
+    from disentkit.fragments.fingerprint import FingerprintSample
+    from disentkit.fragments.pipeline import encode_runs, load_runs
+
+    runs = load_runs(sorted((tmp_path / "factor-vae").glob("member*")), "squares", device="cpu")
+    posteriors = encode_runs(runs, squares, FingerprintSample.from_dataset(squares, 30, 0))
+    assert [mu.shape for mu, _ in posteriors] == [(30, 10), (30, 10)]
+    assert not np.array_equal(posteriors[0][0], posteriors[1][0])  # two seeds, two members
     args = ["ensemble", "train", "--data", "dsprites", "--method", "annealed-vae", "--members", "1"]
     args += ["--steps", "1", "--device", "cpu", "--out", str(tmp_path / "cli")]
     options = ["--option", "capacity_max=7", "--option", "capacity-steps=10"]
