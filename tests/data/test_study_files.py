@@ -155,6 +155,9 @@ def test_smallnorb_bad_files_get_one_clear_line(tmp_path):
     doubled = np.frombuffer(good[info][20:], "<i4").reshape(16, 4).copy()
     doubled[1] = doubled[0]
     refused(info, norb_bytes(INT32, doubled), "combination of .* exactly once")
+    huge = doubled.copy()
+    huge[1] = (10**8, 0, 0, 0)  # a corrupt instance number: refused before any grid is allocated
+    refused(info, norb_bytes(INT32, huge), "exactly once")
     odd = np.frombuffer(good[info][20:], "<i4").reshape(16, 4).copy()
     odd[0, 2] = 1
     refused(info, norb_bytes(INT32, odd), "azimuths must be even")

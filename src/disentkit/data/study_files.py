@@ -201,13 +201,16 @@ class SmallNORBFile(GroundTruthDataset):
             raise DisentkitError(f"{folder}: negative category or info values; the files are corrupt")
         # (category, instance, elevation, azimuth, lighting) → row of the concatenated chunks
         sizes = tuple(int(s) for s in feats.max(axis=0) + 1)
+        incomplete = DisentkitError(
+            f"{folder}: the files do not hold every (category, instance, elevation, azimuth, "
+            f"lighting) combination of {sizes} exactly once ({len(feats)} images)"
+        )
+        if int(np.prod(sizes, dtype=np.float64)) != len(feats):  # before allocating a corrupt grid
+            raise incomplete
         table = np.full(sizes, -1, np.int64)
         table[tuple(feats.T)] = np.arange(len(feats))
-        if len(feats) != table.size or (table < 0).any():
-            raise DisentkitError(
-                f"{folder}: the files do not hold every (category, instance, elevation, azimuth, "
-                f"lighting) combination of {sizes} exactly once ({len(feats)} images)"
-            )
+        if (table < 0).any():
+            raise incomplete
         self._table = table
         self.instances = sizes[1]
         self.factor_sizes = (sizes[0], *sizes[2:])
