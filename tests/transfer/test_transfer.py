@@ -269,3 +269,17 @@ def test_dead_source_foreign_folder_and_unreadable_target_are_one_line(tiny_sour
             TransferConfig(source=str(tiny_source), target="noisy-dsprites", **FAST), mine, progress=False
         )
     assert (kept / "transfer.json").read_bytes() == saved and (mine / "notes.txt").read_text() == "mine"
+
+
+@pytest.mark.parametrize("method", ["factor-vae", "annealed-vae", "dip-vae-ii"])
+def test_study_method_sources_fine_tune_without_their_weights(method):
+    from disentkit.train.config import TrainConfig
+    from disentkit.transfer.core import _finetune_config
+
+    source = TrainConfig(method=method, gamma=30.0 if method != "dip-vae-ii" else None, capacity_max=None)
+    if method == "dip-vae-ii":
+        source.lambda_od = 5.0
+    plain = _finetune_config(source.validate(), TransferConfig(source="s", target="t"), 1, labelled=True)
+    weak = _finetune_config(source, TransferConfig(source="s", target="t", weak=True), 1, labelled=True)
+    assert (plain.method, weak.method) == ("beta-vae", "ada-gvae")  # single-image sources get pairs
+    assert plain.gamma is plain.lambda_od is weak.gamma is weak.lambda_od is None

@@ -7,3 +7,4 @@ import disentkit.data.files  # noqa: F401,E402
 import disentkit.data.realphoto  # noqa: F401,E402
 import disentkit.data.rgbd  # noqa: F401,E402
 import disentkit.data.shapes3d  # noqa: F401,E402
+import disentkit.data.study_files  # noqa: F401,E402

@@ -51,7 +51,7 @@ def list_command(data_dir: Path = typer.Option(None, "--data-dir", help=DATA_DIR
 
     table = Table(title="disentkit datasets")
     for column in ("name", "factors (values)", "shape", "source"):
-        table.add_column(column)
+        table.add_column(column, overflow="fold")  # long file names wrap instead of "…"
     for row in dataset_rows(data_dir):
         table.add_row(*row)
     Console().print(table)

@@ -12,6 +12,7 @@ from pathlib import Path
 import typer
 
 from disentkit.errors import DisentkitError
+from disentkit.train.commands import METHOD_HELP, OPTION_HELP
 
 fragments_app = typer.Typer(
     help="Information fragments: compare channels across VAE ensembles (NMI/VI, hotspots, fusion).",
@@ -133,8 +134,14 @@ def fuse_command(
 @ensemble_app.command("train")
 def ensemble_train_command(
     data: str = typer.Option(..., "--data", help="Dataset name."),
-    method: str = typer.Option("beta-vae", "--method", help="Training method (disentkit train)."),
+    method: str = typer.Option("beta-vae", "--method", help=METHOD_HELP),
     beta: float = typer.Option(1.0, "--beta", help="KL weight."),
+    option: list[str] = typer.Option(
+        None,
+        "--option",
+        help="A method's own weight as NAME=VALUE, repeatable: "
+        + "; ".join(f"{k}: {v}" for k, v in OPTION_HELP.items()),
+    ),
     members: int = typer.Option(5, "--members", help="Number of repeat runs (seeds 0..M-1)."),
     steps: int = typer.Option(1500, "--steps", help="Optimiser steps per member."),
     out: Path = typer.Option(..., "--out", help="Ensemble folder (one run folder per member)."),
@@ -164,10 +171,28 @@ def ensemble_train_command(
         progress=typer.echo,
         batch=batch,
         checkpoint_every=checkpoint_every,
+        options=parse_method_options(option or []),
     )
     typer.echo(
         f"trained {len(folders)} members in {out}; analyse with: disentkit fragments analyze {out} --data {data}"
     )
+
+
+def parse_method_options(pairs: list[str]) -> dict[str, float]:
+    """``["gamma=20", "capacity_steps=5000"]`` → ``{"gamma": 20.0, "capacity_steps": 5000}``."""
+    options: dict[str, float] = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        name = name.strip().replace("-", "_")
+        if not sep or name not in OPTION_HELP:
+            raise DisentkitError(
+                f"--option wants NAME=VALUE with NAME one of {', '.join(OPTION_HELP)}, got {pair!r}"
+            )
+        try:
+            options[name] = int(value) if name == "capacity_steps" else float(value)
+        except ValueError:
+            raise DisentkitError(f"--option {name}: {value!r} is not a number") from None
+    return options
 
 
 def register(app: typer.Typer) -> None:

@@ -25,13 +25,16 @@ def train_ensemble(
     progress=None,
     batch: int | None = None,
     checkpoint_every: int | None = None,
+    options: dict | None = None,
 ) -> list[Path]:
     """Train ``members`` runs that differ only in their seed; returns their folders.
 
-    Writes ``out/memberNN`` run folders and ``out/ensemble.json`` (the settings and the finished
-    members, so that ``disentkit fragments analyze out`` finds them). Re-running on the same folder
-    continues it: finished members are kept, a member killed mid-run resumes from its latest
-    checkpoint, missing ones are trained; other settings than the folder's are refused.
+    ``options``: the method's own weights (``TrainConfig`` fields such as ``gamma``, ``lambda_od``,
+    ``capacity_max``); the rest take the method's defaults. Writes ``out/memberNN`` run folders and
+    ``out/ensemble.json`` (the settings and the finished members, so that ``disentkit fragments
+    analyze out`` finds them). Re-running on the same folder continues it: finished members are
+    kept, a member killed mid-run resumes from its latest checkpoint, missing ones are trained;
+    other settings than the folder's are refused.
     """
     from disentkit.config import only_entries, prepare_output_folder
     from disentkit.train import TrainConfig, apply_preset
@@ -40,16 +43,17 @@ def train_ensemble(
     if members < 1:
         raise DisentkitError(f"--members must be at least 1, got {members}")
     out = Path(out)
+    options = dict(options or {})
     settings = {"data": data, "method": method, "beta": beta, "steps": steps, "preset": preset, "lr": lr}
-    settings |= {"batch": batch, "checkpoint_every": checkpoint_every}
+    settings |= {"batch": batch, "checkpoint_every": checkpoint_every, **options}
     prepare_output_folder(
         out, "an ensemble (ensemble.json, memberNN)", only_entries("ensemble.json", "member*")
     )
     _check_same_settings(out, settings)
-    base = TrainConfig(data=data, method=method, beta=beta, steps=steps, device=device)
-    # The members are the user's method and β at the default latent size: a preset lends its schedule
-    # (lr, batch, clipping, checkpoints), not its recipe (cpu-quick's 5 latents, k, sparsity).
-    not_from_preset = {"method", "beta", "steps", "data", "device", "latent_dim", "k", "sparsity"}
+    base = TrainConfig(data=data, method=method, beta=beta, steps=steps, device=device, **options)
+    # The members are the user's method and weights at the default latent size: a preset lends its
+    # schedule (lr, batch, clipping, checkpoints), not its recipe (cpu-quick's 5 latents, k, sparsity).
+    not_from_preset = {"method", "beta", "steps", "data", "device", "latent_dim", "k", "sparsity", *options}
     base = apply_preset(base, preset, explicit=not_from_preset)
     chosen = {"lr": lr, "batch": batch, "checkpoint_every": checkpoint_every}
     base = dataclasses.replace(base, **{k: v for k, v in chosen.items() if v is not None}).validate()

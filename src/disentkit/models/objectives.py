@@ -11,6 +11,14 @@ ada-gvae      weak pairs; shared dims chosen by the adaptive KL threshold; GVAE 
 ada-ml-vae    as ada-gvae with ML-VAE (product-of-experts) averaging.
 gvae-labels   weak pairs with the changed factor known: latent i is un-averaged iff factor i changed.
 ml-vae-labels the same with ML-VAE averaging.
+factor-vae    β·KL + γ·TC, TC estimated by a discriminator trained alongside with its own Adam
+              (Kim & Mnih 2018); unsupervised.
+dip-vae-i     β·KL + λ_od·Σ_{i≠j} Cov[μ]_ij² + λ_d·Σ_i (Cov[μ]_ii − 1)² (Kumar et al. 2018).
+dip-vae-ii    the same on Cov[z] = Cov[μ] + E[diag σ²].
+annealed-vae  γ·|KL − C|, C rising linearly from 0 to C_max over the given steps (Burgess et al. 2018).
+
+The four last take their weights, defaults and study sweeps from disentanglement_lib's unsupervised
+study (docs/training.md, "Methods"); β weighs their KL as it does β-VAE's (1 in the papers).
 
 The Ada rule's divergence is an option (``kl_rule``): "asymmetric" KL(q₁‖q₂) as disentanglement_lib
 (default) or "symmetric" ½KL(q₁‖q₂) + ½KL(q₂‖q₁) as disent and the transfer paper's release.
@@ -34,6 +42,9 @@ import math
 from collections.abc import Callable
 
 import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.func import functional_call
 
 from disentkit.errors import DisentkitError, unknown_name
 from disentkit.models.vae import gaussian_log_density
@@ -107,6 +118,10 @@ class Objective:
     pairs = False
     # The loss is a mean of per-example (per-pair) terms, so batch shards' gradients sum exactly.
     per_example = True
+    # Whether the whole step can be captured in a CUDA graph (no host-side state changes per step).
+    graph_capturable = True
+    # A network trained alongside the VAE with its own optimiser (FactorVAE's discriminator).
+    companion: Companion | None = None
     # Set by get_objective: γ (pair methods) and λ (module docstring).
     agreement = 0.0
     sparsity = 0.0
@@ -125,6 +140,16 @@ class Objective:
 
     def prior_term(self, z, mu, logvar, kl_dims, beta) -> tuple[torch.Tensor, dict]:
         return beta * kl_dims.sum(1).mean(), {}
+
+    def build(self, latent_dim: int, device: torch.device, seed: int) -> None:
+        """Create what the objective trains besides the VAE (nothing here)."""
+
+    def begin_step(self, step: int) -> None:
+        """Called before each training step with its index (schedules)."""
+
+    def companion_loss(self, z: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor | None:
+        """The companion's own loss on this batch's latent draws; reaches only the companion."""
+        return None
 
 
 class BetaTCVAE(Objective):
@@ -186,26 +211,208 @@ class LabelPairs(AdaptivePairs):
         return labels_shared_mask(changed, mu1.shape[1])
 
 
-METHODS: dict[str, Callable[[str], Objective]] = {
-    "beta-vae": lambda rule: Objective(),
-    "beta-tcvae": lambda rule: BetaTCVAE(),
-    "ada-gvae": lambda rule: AdaptivePairs("gvae", rule),
-    "ada-ml-vae": lambda rule: AdaptivePairs("ml-vae", rule),
-    "gvae-labels": lambda rule: LabelPairs("gvae", rule),
-    "ml-vae-labels": lambda rule: LabelPairs("ml-vae", rule),
+# ---------------------------------------------------------------------------- FactorVAE
+class Companion:
+    """A network trained alongside the VAE with its own optimiser; checkpointed with the run."""
+
+    def __init__(self, module: nn.Module, optimizer: torch.optim.Optimizer) -> None:
+        self.module, self.optimizer = module, optimizer
+
+
+class Discriminator(nn.Module):
+    """FactorVAE's discriminator (Kim & Mnih 2018, appendix A; disentanglement_lib's
+    fc_discriminator): 6 dense layers of 1000 units with leaky ReLU (slope 0.2), 2 logits
+    (column 0: "a draw of q(z)", column 1: "a draw of Π_j q(z_j)")."""
+
+    def __init__(self, latent_dim: int, width: int = 1000, depth: int = 6) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        for i in range(depth):
+            layers += [nn.Linear(latent_dim if i == 0 else width, width), nn.LeakyReLU(0.2)]
+        self.net = nn.Sequential(*layers, nn.Linear(width, 2))
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.net(z)
+
+
+def permute_dims(z: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+    """Each column of ``z`` shuffled across the batch independently: draws of Π_j q(z_j)."""
+    order = torch.rand(z.shape, generator=generator, device=z.device).argsort(dim=0)
+    return z.gather(0, order)
+
+
+def discriminator_tc(logits: torch.Tensor) -> torch.Tensor:
+    """The density-ratio estimate TC ≈ E[log D(z) − log(1 − D(z))] = E[logit₀ − logit₁]."""
+    return (logits[:, 0] - logits[:, 1]).mean()
+
+
+# disentanglement_lib clips the discriminator's probabilities to [1e-6, 1 − 1e-6] before the log.
+_LOG_P_MIN, _LOG_P_MAX = math.log(1e-6), math.log1p(-1e-6)
+
+
+def discriminator_loss(logits_real: torch.Tensor, logits_permuted: torch.Tensor) -> torch.Tensor:
+    """−(½ E[log D(z)] + ½ E[log(1 − D(z̃))]): classify draws of q(z) against permuted draws."""
+    real = F.log_softmax(logits_real, dim=1)[:, 0].clamp(_LOG_P_MIN, _LOG_P_MAX)
+    permuted = F.log_softmax(logits_permuted, dim=1)[:, 1].clamp(_LOG_P_MIN, _LOG_P_MAX)
+    return -(0.5 * real.mean() + 0.5 * permuted.mean())
+
+
+class FactorVAE(Objective):
+    """FactorVAE: β·KL + γ·TC, TC from a discriminator trained on the same batch (Kim & Mnih 2018)."""
+
+    name = "factor-vae"
+    per_example = False  # the permuted draws mix rows of the batch
+    graph_capturable = False  # a second optimiser steps outside the captured graph
+
+    # disentanglement_lib's discriminator Adam (unsupervised study's shared.gin)
+    DISC_BETAS = (0.5, 0.9)
+
+    def __init__(self, gamma: float, disc_lr: float) -> None:
+        self.gamma, self.disc_lr = gamma, disc_lr
+
+    def build(self, latent_dim, device, seed) -> None:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            module = Discriminator(latent_dim)
+        module = module.to(device)
+        optimizer = torch.optim.Adam(module.parameters(), lr=self.disc_lr, betas=self.DISC_BETAS, eps=1e-8)
+        self.companion = Companion(module, optimizer)
+
+    def _discriminator(self) -> nn.Module:
+        if self.companion is None:
+            raise DisentkitError("factor-vae's discriminator is not built (Objective.build)")
+        return self.companion.module
+
+    def prior_term(self, z, mu, logvar, kl_dims, beta):
+        disc = self._discriminator()
+        # The VAE's term must not train the discriminator: its weights enter as constants.
+        frozen = {k: v.detach() for k, v in disc.named_parameters()}
+        tc = discriminator_tc(functional_call(disc, frozen, (z,)))
+        return beta * kl_dims.sum(1).mean() + self.gamma * tc, {"tc": tc}
+
+    def companion_loss(self, z, generator):
+        disc = self._discriminator()
+        z = z.detach()  # the discriminator's loss must not train the encoder
+        return discriminator_loss(disc(z), disc(permute_dims(z, generator)))
+
+
+# ---------------------------------------------------------------------------- DIP-VAE
+def mean_covariance(mu: torch.Tensor) -> torch.Tensor:
+    """Cov_batch[μ] = E[μμᵀ] − E[μ]E[μ]ᵀ (the biased, 1/n batch estimate)."""
+    centred = mu - mu.mean(0, keepdim=True)
+    return centred.T @ centred / mu.shape[0]
+
+
+def dip_covariance(mu: torch.Tensor, logvar: torch.Tensor, kind: str) -> torch.Tensor:
+    """DIP-VAE-I: Cov[μ]; DIP-VAE-II: Cov[z] = Cov[μ] + E[diag σ²]."""
+    cov = mean_covariance(mu)
+    if kind == "ii":
+        cov = cov + torch.diag(logvar.exp().mean(0))
+    return cov
+
+
+def dip_penalties(cov: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(Σ_{i≠j} C_ij², Σ_i (C_ii − 1)²): the off-diagonal and diagonal terms of DIP's penalty."""
+    diag = torch.diagonal(cov)
+    off = cov - torch.diag(diag)
+    return off.square().sum(), (diag - 1.0).square().sum()
+
+
+class DIPVAE(Objective):
+    """DIP-VAE-I / -II: β·KL + λ_od·off-diagonal² + λ_d·(diagonal − 1)² of a batch covariance."""
+
+    per_example = False  # the batch covariance couples the rows
+
+    def __init__(self, kind: str, lambda_od: float, lambda_d_factor: float) -> None:
+        self.kind, self.name = kind, f"dip-vae-{kind}"
+        # disentanglement_lib: λ_d = lambda_d_factor · λ_od
+        self.lambda_od, self.lambda_d = lambda_od, lambda_d_factor * lambda_od
+
+    def prior_term(self, z, mu, logvar, kl_dims, beta):
+        off, diag = dip_penalties(dip_covariance(mu, logvar, self.kind))
+        penalty = self.lambda_od * off + self.lambda_d * diag
+        return beta * kl_dims.sum(1).mean() + penalty, {"cov_offdiag": off, "cov_diag": diag}
+
+
+# ---------------------------------------------------------------------------- AnnealedVAE
+def capacity_at(step: int, capacity_max: float, capacity_steps: int) -> float:
+    """C = min(C_max, C_max · step / steps): disentanglement_lib's linear capacity schedule."""
+    return min(capacity_max, capacity_max * step / capacity_steps)
+
+
+class AnnealedVAE(Objective):
+    """AnnealedVAE: γ·|KL − C| with C rising linearly to C_max (Burgess et al. 2018)."""
+
+    name = "annealed-vae"
+    per_example = False  # |·| of the batch-mean KL: shards' terms do not add up
+    graph_capturable = False  # C changes on the host every step
+
+    def __init__(self, gamma: float, capacity_max: float, capacity_steps: int) -> None:
+        self.gamma, self.capacity_max, self.capacity_steps = gamma, capacity_max, capacity_steps
+        self.capacity = 0.0
+
+    def begin_step(self, step: int) -> None:
+        self.capacity = capacity_at(step, self.capacity_max, self.capacity_steps)
+
+    def prior_term(self, z, mu, logvar, kl_dims, beta):
+        capacity = torch.tensor(self.capacity, device=kl_dims.device)
+        return self.gamma * (kl_dims.sum(1).mean() - capacity).abs(), {"capacity": capacity}
+
+
+# ---------------------------------------------------------------------------- the registry
+#: the options of the methods that take any, with disentanglement_lib's unsupervised-study defaults
+METHOD_DEFAULTS: dict[str, dict[str, float]] = {
+    "factor-vae": {"gamma": 10.0, "disc_lr": 1e-4},
+    "dip-vae-i": {"lambda_od": 10.0, "lambda_d_factor": 10.0},
+    "dip-vae-ii": {"lambda_od": 10.0, "lambda_d_factor": 1.0},
+    "annealed-vae": {"gamma": 1000.0, "capacity_max": 25.0, "capacity_steps": 100_000},
+}
+
+METHODS: dict[str, Callable[[str, dict], Objective]] = {
+    "beta-vae": lambda rule, o: Objective(),
+    "beta-tcvae": lambda rule, o: BetaTCVAE(),
+    "ada-gvae": lambda rule, o: AdaptivePairs("gvae", rule),
+    "ada-ml-vae": lambda rule, o: AdaptivePairs("ml-vae", rule),
+    "gvae-labels": lambda rule, o: LabelPairs("gvae", rule),
+    "ml-vae-labels": lambda rule, o: LabelPairs("ml-vae", rule),
+    "factor-vae": lambda rule, o: FactorVAE(o["gamma"], o["disc_lr"]),
+    "dip-vae-i": lambda rule, o: DIPVAE("i", o["lambda_od"], o["lambda_d_factor"]),
+    "dip-vae-ii": lambda rule, o: DIPVAE("ii", o["lambda_od"], o["lambda_d_factor"]),
+    "annealed-vae": lambda rule, o: AnnealedVAE(o["gamma"], o["capacity_max"], int(o["capacity_steps"])),
 }
 
 
+def method_options(method: str, given: dict[str, float | None]) -> dict[str, float]:
+    """The method's options: ``given`` where not None, else its defaults. An option set for a method
+    that does not take it is an error (it would be silently ignored)."""
+    key = method.lower().replace("_", "-")
+    defaults = METHOD_DEFAULTS.get(key, {})
+    foreign = sorted(k for k, v in given.items() if v is not None and k not in defaults)
+    if foreign:
+        takers = sorted(m for m, d in METHOD_DEFAULTS.items() if foreign[0] in d)
+        raise DisentkitError(f"{foreign[0]} is an option of {', '.join(takers)}, not of {method}")
+    options = {k: (given[k] if given.get(k) is not None else v) for k, v in defaults.items()}
+    for name, value in options.items():
+        if value <= 0:
+            raise DisentkitError(f"{name} must be > 0, got {value}")
+    return options
+
+
 def get_objective(
-    method: str, kl_rule: str = "asymmetric", agreement: float = 0.0, sparsity: float = 0.0
+    method: str,
+    kl_rule: str = "asymmetric",
+    agreement: float = 0.0,
+    sparsity: float = 0.0,
+    options: dict[str, float | None] | None = None,
 ) -> Objective:
-    """Objective by method name; unknown names list the valid ones. ``agreement``: pair methods only."""
+    """Objective by method name; unknown names list the valid ones. ``agreement``: pair methods only.
+    ``options``: the method's weights (``METHOD_DEFAULTS``); None or missing ones take the defaults."""
     key = method.lower().replace("_", "-")
     if key not in METHODS:
         raise unknown_name("method", method, METHODS)
     if kl_rule not in KL_RULES:
         raise unknown_name("kl rule", kl_rule, KL_RULES)
-    objective = METHODS[key](kl_rule)
+    objective = METHODS[key](kl_rule, method_options(key, options or {}))
     if agreement and not objective.pairs:
         raise DisentkitError(f"agreement weighs a pair's shared latents; {method} trains on single images")
     objective.agreement, objective.sparsity = agreement, sparsity

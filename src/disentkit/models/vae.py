@@ -63,6 +63,13 @@ class LossOutput:
     loss: torch.Tensor
     terms: dict[str, torch.Tensor]
     kl_per_dim: torch.Tensor  # (latent_dim,) batch mean
+    # The objective's companion loss (FactorVAE's discriminator): trained, not part of ``loss``.
+    companion: torch.Tensor | None = None
+
+    def trained(self) -> torch.Tensor:
+        """What one backward pass differentiates: the VAE's loss plus the companion's, whose
+        gradients reach disjoint parameters."""
+        return self.loss if self.companion is None else self.loss + self.companion
 
 
 def kl_to_prior(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
@@ -131,7 +138,12 @@ def vae_loss(
     reg, reg_terms = objective.regularizer(z, mu, logvar, kl_dims, beta)
     loss = rec + reg + extra.get("agreement", 0.0)
     terms = {"loss": loss, "reconstruction": rec, "kl": kl_dims.sum(1).mean(), **reg_terms, **extra}
-    return LossOutput(loss, {k: v.detach() for k, v in terms.items()}, kl_dims.detach().mean(0))
+    # Drawn after the latent noise, from the same generator: the step's seed fixes both.
+    companion = objective.companion_loss(z, generator)
+    if companion is not None:
+        terms["discriminator"] = companion
+    detached = {k: v.detach() for k, v in terms.items()}
+    return LossOutput(loss, detached, kl_dims.detach().mean(0), companion)
 
 
 def gaussian_log_density(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:

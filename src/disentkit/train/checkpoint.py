@@ -4,7 +4,9 @@ One file, written atomically (temporary file + rename), so a killed run never le
 from one step next to optimiser state from another. Tensors are ``model.<name>`` and
 ``optim.<param index>.<key>``; the header metadata holds the format tag, the step, the loss that
 ranked it, the optimiser's param groups and the run's identity (method, arch, latent size,
-channels) used to refuse foreign checkpoints. The data stream and the sampling noise are functions
+channels) used to refuse foreign checkpoints. An objective's companion network (FactorVAE's
+discriminator) and its optimiser are stored alike under ``companion.model.`` / ``companion.optim.``,
+which readers of the VAE alone never look at. The data stream and the sampling noise are functions
 of (seed, step), so the step *is* the RNG state.
 """
 
@@ -32,6 +34,8 @@ class Checkpoint:
     model_state: dict[str, torch.Tensor]
     optimizer_state: dict | None
     meta: dict
+    companion_state: dict[str, torch.Tensor] | None = None
+    companion_optimizer_state: dict | None = None
 
     @property
     def step(self) -> int:
@@ -45,21 +49,46 @@ def save_checkpoint(
     step: int,
     identity: dict,
     extra: dict | None = None,
+    companion=None,
 ) -> Path:
-    """Write model + optimizer state atomically to ``path`` (a ``.safetensors`` file)."""
-    tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    groups = None
-    if optimizer is not None:
-        state = optimizer.state_dict()
-        for idx, values in state["state"].items():
-            for key, value in values.items():
-                value = value if torch.is_tensor(value) else torch.tensor(value)
-                tensors[f"optim.{idx}.{key}"] = value.detach().cpu().contiguous()
-        groups = state["param_groups"]
+    """Write model + optimizer state (and a companion's: ``.module``, ``.optimizer``) atomically to
+    ``path`` (a ``.safetensors`` file)."""
+    tensors: dict[str, torch.Tensor] = {}
+    groups = _pack(tensors, "", model, optimizer)
     meta = {"format": FORMAT, "step": step, "identity": identity, "param_groups": groups, **(extra or {})}
+    if companion is not None:
+        meta["companion_param_groups"] = _pack(tensors, "companion.", companion.module, companion.optimizer)
     payload = st_save(tensors, metadata={"disentkit": json.dumps(meta)})
     atomic_write_bytes(path, payload)
     return Path(path)
+
+
+def _pack(tensors: dict, prefix: str, model, optimizer) -> list | None:
+    """Add ``model``'s and ``optimizer``'s tensors under ``prefix``; returns the param groups."""
+    for k, v in model.state_dict().items():
+        tensors[f"{prefix}model.{k}"] = v.detach().cpu().contiguous()
+    if optimizer is None:
+        return None
+    state = optimizer.state_dict()
+    for idx, values in state["state"].items():
+        for key, value in values.items():
+            value = value if torch.is_tensor(value) else torch.tensor(value)
+            tensors[f"{prefix}optim.{idx}.{key}"] = value.detach().cpu().contiguous()
+    return state["param_groups"]
+
+
+def _unpack(tensors: dict, prefix: str, groups: list | None) -> tuple[dict, dict | None]:
+    """The model state and optimizer state (None without ``groups``) stored under ``prefix``."""
+    head = f"{prefix}model."
+    model_state = {k[len(head) :]: v for k, v in tensors.items() if k.startswith(head)}
+    if groups is None:
+        return model_state, None
+    state: dict[int, dict] = {}
+    for key, value in tensors.items():
+        if key.startswith(f"{prefix}optim."):
+            _, idx, name = key[len(prefix) :].split(".", 2)
+            state.setdefault(int(idx), {})[name] = value
+    return model_state, {"state": state, "param_groups": groups}
 
 
 def _read_meta(payload: bytes, path: Path) -> dict:
@@ -96,32 +125,44 @@ def load_checkpoint(path: str | Path, identity: dict | None = None) -> Checkpoin
             f"{path} is corrupt ({exc}); resume from another checkpoint (--from-checkpoint best or PATH) "
             "or retrain"
         ) from None
-    model_state = {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}
-    optimizer_state = None
-    if meta.get("param_groups") is not None:
-        state: dict[int, dict] = {}
-        for key, value in tensors.items():
-            if key.startswith("optim."):
-                _, idx, name = key.split(".", 2)
-                state.setdefault(int(idx), {})[name] = value
-        optimizer_state = {"state": state, "param_groups": meta["param_groups"]}
-    return Checkpoint(model_state, optimizer_state, meta)
+    model_state, optimizer_state = _unpack(tensors, "", meta.get("param_groups"))
+    checkpoint = Checkpoint(model_state, optimizer_state, meta)
+    if "companion_param_groups" in meta:
+        companion = _unpack(tensors, "companion.", meta["companion_param_groups"])
+        checkpoint.companion_state, checkpoint.companion_optimizer_state = companion
+    return checkpoint
 
 
 #: optimizer options that choose an implementation (kernels, graph capture), not the arithmetic
 IMPLEMENTATION_FLAGS = ("fused", "capturable", "foreach")
 
 
-def restore(checkpoint: Checkpoint, model: torch.nn.Module, optimizer=None) -> None:
-    """Load weights (and optimiser state) into live objects; mismatches are a clear error."""
+def restore(checkpoint: Checkpoint, model: torch.nn.Module, optimizer=None, companion=None) -> None:
+    """Load weights (and optimiser state, and a companion's) into live objects; mismatches are a
+    clear error."""
     try:
-        model.load_state_dict(checkpoint.model_state)
-        if optimizer is not None and checkpoint.optimizer_state is not None:
-            live = [{k: g[k] for k in IMPLEMENTATION_FLAGS if k in g} for g in optimizer.param_groups]
-            optimizer.load_state_dict(checkpoint.optimizer_state)
-            # How Adam runs belongs to this run's device, not the saved one's: a CPU checkpoint
-            # resumed with CUDA graphs needs capturable=True, a GPU one on the CPU no fused kernel.
-            for group, flags in zip(optimizer.param_groups, live, strict=True):
-                group.update(flags)
+        _load(model, optimizer, checkpoint.model_state, checkpoint.optimizer_state)
+        if companion is not None:
+            if checkpoint.companion_state is None:
+                raise DisentkitError(
+                    "checkpoint has no companion network (a discriminator) to resume; start a new run"
+                )
+            _load(
+                companion.module,
+                companion.optimizer,
+                checkpoint.companion_state,
+                checkpoint.companion_optimizer_state,
+            )
     except (RuntimeError, ValueError, KeyError) as exc:
         raise DisentkitError(f"checkpoint does not fit this model: {str(exc).splitlines()[0]}") from None
+
+
+def _load(model, optimizer, model_state: dict, optimizer_state: dict | None) -> None:
+    model.load_state_dict(model_state)
+    if optimizer is not None and optimizer_state is not None:
+        live = [{k: g[k] for k in IMPLEMENTATION_FLAGS if k in g} for g in optimizer.param_groups]
+        optimizer.load_state_dict(optimizer_state)
+        # How Adam runs belongs to this run's device, not the saved one's: a CPU checkpoint
+        # resumed with CUDA graphs needs capturable=True, a GPU one on the CPU no fused kernel.
+        for group, flags in zip(optimizer.param_groups, live, strict=True):
+            group.update(flags)

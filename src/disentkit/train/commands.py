@@ -9,6 +9,21 @@ import typer
 from disentkit.data.commands import DATA_DIR_HELP
 from disentkit.errors import DisentkitError
 
+METHOD_HELP = (
+    "beta-vae, beta-tcvae, factor-vae, dip-vae-i, dip-vae-ii, annealed-vae (unsupervised); "
+    "ada-gvae, ada-ml-vae, gvae-labels, ml-vae-labels (weak pairs)."
+)
+#: help of the method-specific options (TrainConfig's fields of the same names), shared by every
+#: command that trains
+OPTION_HELP = {
+    "gamma": "factor-vae: TC weight γ (default 10); annealed-vae: weight of |KL − C| (default 1000).",
+    "disc_lr": "factor-vae: the discriminator's Adam learning rate (default 1e-4).",
+    "lambda_od": "dip-vae-i/-ii: weight of the off-diagonal covariance penalty (default 10).",
+    "lambda_d_factor": "dip-vae-i/-ii: λ_d = this · λ_od (default 10 for -i, 1 for -ii).",
+    "capacity_max": "annealed-vae: the capacity C_max in nats (default 25).",
+    "capacity_steps": "annealed-vae: steps over which C rises from 0 to C_max (default 100000).",
+}
+
 
 def register(app: typer.Typer) -> None:
     """Add this package's commands to the top-level app."""
@@ -20,11 +35,15 @@ def train_command(
     ctx: typer.Context,
     out: Path = typer.Option(..., "--out", help="Run folder, e.g. runs/ada-gvae-s0."),
     data: str = typer.Option("dsprites", "--data", help="Dataset name (disentkit data list)."),
-    method: str = typer.Option(
-        "ada-gvae", help="beta-vae, beta-tcvae, ada-gvae, ada-ml-vae, gvae-labels, ml-vae-labels."
-    ),
+    method: str = typer.Option("ada-gvae", help=METHOD_HELP),
     arch: str = typer.Option("conv64", help="conv64 (disentanglement_lib) or conv64-bn (transfer paper)."),
     beta: float = typer.Option(1.0, help="KL weight (β-TCVAE: TC weight)."),
+    gamma: float = typer.Option(None, help=OPTION_HELP["gamma"]),
+    disc_lr: float = typer.Option(None, help=OPTION_HELP["disc_lr"]),
+    lambda_od: float = typer.Option(None, help=OPTION_HELP["lambda_od"]),
+    lambda_d_factor: float = typer.Option(None, help=OPTION_HELP["lambda_d_factor"]),
+    capacity_max: float = typer.Option(None, help=OPTION_HELP["capacity_max"]),
+    capacity_steps: int = typer.Option(None, help=OPTION_HELP["capacity_steps"]),
     steps: int = typer.Option(1500, help="Optimiser steps."),
     batch: int = typer.Option(64, help="Pairs per step (images for unsupervised methods)."),
     lr: float = typer.Option(1e-4, help="Adam learning rate."),

@@ -25,6 +25,9 @@ from disentkit.models.architectures import ARCHITECTURES
 from disentkit.models.objectives import get_objective
 from disentkit.models.vae import RECONSTRUCTIONS
 
+#: TrainConfig fields that are options of one method or another (models.objectives.METHOD_DEFAULTS)
+METHOD_OPTIONS = ("gamma", "disc_lr", "lambda_od", "lambda_d_factor", "capacity_max", "capacity_steps")
+
 
 @dataclass
 class TrainConfig:
@@ -35,11 +38,31 @@ class TrainConfig:
     data : str
         Dataset name (``disentkit.data.get_dataset``) or a label for a dataset object passed in.
     method : str
-        beta-vae, beta-tcvae, ada-gvae, ada-ml-vae, gvae-labels, ml-vae-labels.
+        beta-vae, beta-tcvae, factor-vae, dip-vae-i, dip-vae-ii, annealed-vae (unsupervised);
+        ada-gvae, ada-ml-vae, gvae-labels, ml-vae-labels (weak pairs).
     arch : str
         conv64 (disentanglement_lib) or conv64-bn (transfer paper).
     beta : float
-        Weight of the KL (β-TCVAE: of the total correlation).
+        Weight of the KL (β-TCVAE: of the total correlation; factor-vae and dip-vae: 1 in the papers;
+        annealed-vae has none, γ·|KL − C| takes its place, so β must stay 1).
+    gamma : float or None
+        factor-vae: weight γ of the discriminator's total-correlation estimate (default 10; the
+        unsupervised study swept 10, 20, 30, 40, 50, 100). annealed-vae: weight γ of |KL − C|
+        (default 1000, the study's). None: the method's default; other methods refuse it.
+    disc_lr : float or None
+        factor-vae: learning rate of the discriminator's Adam (β₁ 0.5, β₂ 0.9; default 1e-4).
+    lambda_od : float or None
+        dip-vae-i/-ii: weight λ_od of the squared off-diagonal covariance entries (default 10; the
+        study swept 1, 2, 5, 10, 20, 50).
+    lambda_d_factor : float or None
+        dip-vae-i/-ii: λ_d = lambda_d_factor · λ_od weighs the squared distance of the diagonal
+        from 1 (default 10 for dip-vae-i, 1 for dip-vae-ii, the study's).
+    capacity_max : float or None
+        annealed-vae: the capacity C_max in nats the KL is pulled to (default 25; the study swept 5,
+        10, 25, 50, 75, 100).
+    capacity_steps : int or None
+        annealed-vae: steps over which C rises linearly from 0 to C_max (default 100,000, the
+        study's of 300,000 steps; short runs want a fraction of ``steps``).
     steps : int
         Optimiser steps.
     batch : int
@@ -110,6 +133,12 @@ class TrainConfig:
     method: str = "ada-gvae"
     arch: str = "conv64"
     beta: float = 1.0
+    gamma: float | None = None
+    disc_lr: float | None = None
+    lambda_od: float | None = None
+    lambda_d_factor: float | None = None
+    capacity_max: float | None = None
+    capacity_steps: int | None = None
     steps: int = 1500
     batch: int = 64
     lr: float = 1e-4
@@ -137,11 +166,22 @@ class TrainConfig:
 
     def objective(self):
         """The run's :class:`~disentkit.models.objectives.Objective`."""
-        return get_objective(self.method, self.kl_rule, self.agreement, self.sparsity)
+        return get_objective(self.method, self.kl_rule, self.agreement, self.sparsity, self.method_options())
+
+    def method_options(self) -> dict[str, float | None]:
+        """The method-specific weights as set here (None: the method's default)."""
+        return {name: getattr(self, name) for name in METHOD_OPTIONS}
 
     def validate(self) -> TrainConfig:
         """Check names and ranges; returns self. Every problem is a DisentkitError saying what to do."""
-        self.objective()  # unknown method or kl rule; agreement without pairs
+        objective = self.objective()  # unknown method or kl rule; agreement without pairs; options
+        if self.cuda_graphs and not objective.graph_capturable:
+            raise DisentkitError(f"{self.method} updates state outside the step's graph: drop cuda_graphs")
+        if objective.name == "annealed-vae" and (self.beta != 1.0 or self.warmup_steps):
+            raise DisentkitError(
+                "annealed-vae weighs the KL by γ·|KL − C| (--gamma, --capacity-max): leave beta 1 and "
+                "warmup_steps 0"
+            )
         if self.arch.lower().replace("_", "-") not in ARCHITECTURES:
             raise unknown_name("architecture", self.arch, ARCHITECTURES)
         if self.recon not in RECONSTRUCTIONS:

@@ -20,7 +20,7 @@ import torch
 from disentkit.errors import DisentkitError
 
 #: stream ids mixed into the seed so data and sampling noise never share random numbers
-DATA_STREAM, NOISE_STREAM = 0, 1
+DATA_STREAM, NOISE_STREAM, COMPANION_STREAM = 0, 1, 2
 
 
 def step_seed(seed: int, step: int, stream: int) -> int:
@@ -67,7 +67,7 @@ class BatchStream:
         if pairs and not hasattr(dataset, "sample_pairs"):
             raise DisentkitError(
                 f"{getattr(dataset, 'name', 'this data')} has no ground-truth factors, so it cannot make "
-                "weak pairs; use an unsupervised method (beta-vae, beta-tcvae)"
+                "weak pairs; use an unsupervised method (beta-vae, beta-tcvae, factor-vae, dip-vae-i, dip-vae-ii, annealed-vae)"
             )
         if not hasattr(dataset, "sample_images"):
             raise DisentkitError("the dataset object needs sample_images(n, rng) and observation_shape")

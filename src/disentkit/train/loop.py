@@ -32,7 +32,7 @@ from disentkit.models.architectures import check_observation_shape
 from disentkit.models.vae import VAE
 from disentkit.train.checkpoint import load_checkpoint, restore, save_checkpoint
 from disentkit.train.config import TrainConfig
-from disentkit.train.data import NOISE_STREAM, BatchStream, step_seed
+from disentkit.train.data import COMPANION_STREAM, NOISE_STREAM, BatchStream, step_seed
 from disentkit.train.guard import COLLAPSE_FILE, CollapseGuard, PosteriorCollapsed, write_collapse
 from disentkit.train.logs import RunLogger, make_progress
 from disentkit.train.step import cpu_shard_count, make_step
@@ -187,7 +187,7 @@ def train(
         Run folder (created).
     dataset : object, optional
         Overrides ``config.data``: a ``GroundTruthDataset`` or any source with ``observation_shape``
-        and ``sample_images(n, rng)`` (enough for beta-vae / beta-tcvae).
+        and ``sample_images(n, rng)`` (enough for the unsupervised methods).
     init_from : path, optional
         Another run folder: its best checkpoint's encoder, decoder *and* Adam state start this run
         (fine-tuning, as the transfer paper); the learning rate is this config's.
@@ -222,7 +222,8 @@ def train(
     identity = identity_of(config, channels)
     model = build_model(config, channels, device)
     optimizer = _make_optimizer(model, config, device)
-    start, best, peak = _initial_state(resume_from, init_from, identity, model, optimizer, config)
+    objective.build(config.latent_dim, device, step_seed(config.seed, 0, COMPANION_STREAM))
+    start, best, peak = _initial_state(resume_from, init_from, identity, model, optimizer, config, objective)
     (out / COLLAPSE_FILE).unlink(missing_ok=True)  # a resume trains on from before the collapse
     guard = CollapseGuard(active_reference, peak)
     latest = out / "checkpoints" / "latest.safetensors"
@@ -292,17 +293,20 @@ def posterior_head_weights(model: VAE) -> list[torch.nn.Parameter]:
     return [model.encoder.mu.weight, model.encoder.logvar.weight]
 
 
-def _initial_state(resume_from, init_from, identity, model, optimizer, config) -> tuple[int, float, int]:
+def _initial_state(
+    resume_from, init_from, identity, model, optimizer, config, objective
+) -> tuple[int, float, int]:
     """(first step, best interval loss so far, peak active latents so far) of the run."""
     if resume_from is not None:
         ckpt = load_checkpoint(resume_from, identity)
-        restore(ckpt, model, optimizer)
+        restore(ckpt, model, optimizer, objective.companion)
         return ckpt.step, float(ckpt.meta.get("best_loss", math.inf)), int(ckpt.meta.get("peak_active", 0))
     if init_from is not None:
         source = Path(init_from) / "checkpoints" / "best.safetensors"
         restore(load_checkpoint(source, identity), model, optimizer)
         for group in optimizer.param_groups:
             group["lr"] = config.lr
+        # A companion (FactorVAE's discriminator) starts afresh: it judges this run's latents.
     return 0, math.inf, 0
 
 
@@ -327,6 +331,7 @@ def _run(config, out, model, optimizer, objective, stream, identity, state, devi
                 if config.lr_decay:
                     for group in optimizer.param_groups:
                         group["lr"] = lr_at(config, step)
+                objective.begin_step(step)
                 runner(batch, beta_at(config, step), step_seed(config.seed, step, NOISE_STREAM))
                 done = step + 1
                 if done % config.log_every == 0 or done == config.steps:
@@ -352,7 +357,17 @@ def _run(config, out, model, optimizer, objective, stream, identity, state, devi
                     interval_loss = runner.pop_checkpoint_loss()
                     _check_finite({"loss": interval_loss}, done, ckpt_dir)
                     extra = {"peak_active": guard.peak}
-                    best = _checkpoint(ckpt_dir, model, optimizer, done, identity, interval_loss, best, extra)
+                    best = _checkpoint(
+                        ckpt_dir,
+                        model,
+                        optimizer,
+                        done,
+                        identity,
+                        interval_loss,
+                        best,
+                        extra,
+                        objective.companion,
+                    )
                     last_checkpoint = done
     finally:
         runner.close()
@@ -383,12 +398,15 @@ def _checkpoint(
     interval_loss: float,
     best: float,
     extra: dict,
+    companion=None,
 ):
     """Save ``latest``; copy it to ``best`` when this interval's mean loss is the lowest so far."""
     is_best = interval_loss < best
     best = min(best, interval_loss)
     extra = extra | {"interval_loss": interval_loss, "best_loss": best}
-    latest = save_checkpoint(ckpt_dir / "latest.safetensors", model, optimizer, step, identity, extra)
+    latest = save_checkpoint(
+        ckpt_dir / "latest.safetensors", model, optimizer, step, identity, extra, companion
+    )
     if is_best:
         tmp = ckpt_dir / ".best.safetensors.tmp"
         shutil.copyfile(latest, tmp)

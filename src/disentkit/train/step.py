@@ -42,7 +42,9 @@ class EagerStep:
         cfg = self.config
         result = vae_loss(self.model, self.objective, batch, beta, cfg.recon, self.generator, noise)
         self.optimizer.zero_grad(set_to_none=True)
-        result.loss.backward()
+        if self.objective.companion is not None:
+            self.objective.companion.optimizer.zero_grad(set_to_none=True)
+        result.trained().backward()
         self._apply(result.terms, result.kl_per_dim)
 
     def _apply(self, terms: dict[str, torch.Tensor], kl_per_dim: torch.Tensor) -> None:
@@ -50,6 +52,8 @@ class EagerStep:
         if self.config.clip is not None:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.clip)
         self.optimizer.step()
+        if self.objective.companion is not None:
+            self.objective.companion.optimizer.step()
         if self.keys is None:
             self.keys = list(terms)
             self.log_acc = torch.zeros(len(self.keys) + kl_per_dim.numel(), device=self.device)
@@ -223,8 +227,8 @@ def cpu_shard_count(config, device: torch.device) -> int:
         if config.cpu_shards > 1 and not shardable(config):
             raise DisentkitError(
                 f"cpu_shards {config.cpu_shards} needs a per-example loss and architecture, but "
-                f"{config.method} on {config.arch} couples the batch (β-TCVAE's TC estimate or "
-                "BatchNorm); use cpu_shards 1"
+                f"{config.method} on {config.arch} couples the batch (a TC estimate, a batch "
+                "covariance, |KL − C| of the batch mean, or BatchNorm); use cpu_shards 1"
             )
         return config.cpu_shards
     threads = torch.get_num_threads()

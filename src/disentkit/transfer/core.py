@@ -54,7 +54,6 @@ OWN_ENTRIES = {RESULTS, SAMPLES, FINETUNE}
 FINISHED = ("complete", "collapsed")
 #: the smallest evaluation sample that leaves the classifiers something to learn and to test
 MIN_EVAL = 200
-UNSUPERVISED_METHODS = ("beta-vae", "beta-tcvae")
 
 
 @dataclass
@@ -213,13 +212,13 @@ def read_results(out: str | Path) -> dict:
 
 def _finetune_config(source_config, config: TransferConfig, channels: int, labelled: bool):
     """The source's training settings, switched to the transfer paper's fine-tuning ones."""
-    from disentkit.train.config import TrainConfig
+    from disentkit.train.config import METHOD_OPTIONS, TrainConfig
 
     method = "beta-vae"
     if config.weak:
         if not labelled:
             raise DisentkitError("--weak needs a target with factors (weak pairs); this target has none")
-        method = source_config.method if source_config.method not in UNSUPERVISED_METHODS else "ada-gvae"
+        method = source_config.method if source_config.objective().pairs else "ada-gvae"
     # At least four checkpoints: a collapse guard needs one from before the collapse to fall back on.
     every = max(1, min(source_config.checkpoint_every, math.ceil(config.steps / 4)))
     base: TrainConfig = source_config
@@ -237,6 +236,8 @@ def _finetune_config(source_config, config: TransferConfig, channels: int, label
         # latents with sparsity) would keep pruned latents from taking up the target's factors.
         agreement=0.0,
         sparsity=0.0,
+        # Fine-tuning is β-VAE or a pair method: a FactorVAE/DIP/AnnealedVAE source's weights go.
+        **dict.fromkeys(METHOD_OPTIONS),
         # Keep the source's clipping: the Adam moments we load were accumulated under it. Clipping
         # gradients the source never clipped makes every update ~g/sqrt(v_source), thousands of
         # times too small, and the fine-tune barely moves the encoder (measured: -0.2 GBT).
