@@ -112,6 +112,8 @@ def print_table(result: dict) -> None:
     for key, value in result["summary"].items():
         table.add_row(key, "n/a" if value is None else f"{value:.4f}")
     console = Console()
+    if result.get("profile", "disentanglement_lib") != "disentanglement_lib":
+        table.caption = f"profile: {result['profile']}"
     console.print(table)
     if "omes" in result["metrics"]:
         om = result["metrics"]["omes"]
@@ -221,6 +223,10 @@ def evaluate(
     association: str | None = typer.Option(
         None, help="factor → dimension rule: product (argmax o·S) or release"
     ),
+    profile: str | None = typer.Option(
+        None, help="settings profile: disentanglement_lib (default) or zaidi2020 (the review's conventions)"
+    ),
+    dci_probe: str | None = typer.Option(None, help="DCI probe: gbt (default), lasso or random_forest"),
 ) -> None:
     """Score a representation: OMES, DCI, MIG, SAP, modularity, downstream accuracy and more.
 
@@ -234,7 +240,10 @@ def evaluate(
     if (representation is None) == (model is None):
         raise DisentkitError("give either --representation z --factors y, or --model RUN --data NAME")
     rng = np.random.default_rng(seed)
-    given = {"fast": fast, "n_jobs": n_jobs, "alpha": alpha, "pooling": pooling, "association": association}
+    given = {
+        "fast": fast, "n_jobs": n_jobs, "alpha": alpha, "pooling": pooling, "association": association,
+        "profile": profile, "dci_probe": dci_probe,
+    }  # fmt: skip
     if model is not None:
         given["omes_n_pairs"] = pairs
     options = {name: value for name, value in given.items() if value is not None}

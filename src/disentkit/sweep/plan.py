@@ -45,6 +45,13 @@ KNOWN_METRICS = (
     "sap",
     "modularity",
     "unsupervised",
+    "mig_sup",
+    "jemmig",
+    "dcimig",
+    "irs",
+    "z_max_variance",
+    "infomec",
+    "dci_es",
     "beta_vae",
     "factor_vae",
 )
