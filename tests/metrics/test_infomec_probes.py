@@ -65,6 +65,22 @@ def test_infomec_matches_brute_force():
     assert res.infom == pytest.approx(m) and res.infoc == pytest.approx(c)
 
 
+def test_sorted_knn_mi_is_scikit_learns_estimate():
+    """Same scaling, noise and neighbour counts as mutual_info_classif (its tree path: classes of
+    more than 2k + 1 rows; below that it uses dot-product distances, which differ in the last bits)."""
+    from sklearn.feature_selection import mutual_info_classif
+
+    from disentkit.metrics.infomec_metric import _mi_column, standardise
+
+    rng = np.random.default_rng(1)
+    y = rng.integers(0, 4, 800)
+    z = np.c_[y + rng.normal(size=800), rng.normal(size=800), np.round(rng.normal(size=800), 1)]  # ties
+    zs = standardise(z)
+    for k in (3, 10):
+        expected = mutual_info_classif(zs, y, n_neighbors=k, random_state=7)
+        np.testing.assert_allclose(_mi_column(zs, y, k, 7), expected, rtol=0, atol=1e-12)
+
+
 def test_infoe_null_model_is_log_classes():
     """The reference fits the balanced null model; its optimum is the uniform prediction."""
     _, y = sample(n=500, sizes=(3, 7))

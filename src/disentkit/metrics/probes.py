@@ -23,7 +23,6 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import Lasso
 from sklearn.model_selection import cross_val_score
 from sklearn.preprocessing import minmax_scale
-from threadpoolctl import threadpool_limits
 
 from disentkit.errors import DisentkitError
 from disentkit.metrics._common import N_TEST, N_TRAIN, MetricResult, prepare, run_parallel, seeds, split
@@ -56,10 +55,8 @@ def _best(candidates, x, t, folds):
 
 def fit_lasso(x: np.ndarray, t: np.ndarray, folds: int = CV_FOLDS, alphas=LASSO_ALPHAS, seed: int = 0):
     """``(informativeness, |coefficients|, chosen alpha)`` of the review's Lasso probe."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        alpha = _best([(a, Lasso(alpha=a, max_iter=5000)) for a in alphas], x, t, folds)
-        model = Lasso(alpha=alpha).fit(x, t)  # the reference refits with Lasso's default max_iter
+    alpha = _best([(a, Lasso(alpha=a, max_iter=5000)) for a in alphas], x, t, folds)
+    model = Lasso(alpha=alpha).fit(x, t)  # the reference refits with Lasso's default max_iter
     mse = np.mean((model.predict(x) - t) ** 2)
     return max(1.0 - 12.0 * mse, 0.0), np.abs(model.coef_).ravel(), {"alpha": alpha}
 
@@ -74,10 +71,9 @@ def fit_forest(x: np.ndarray, t: np.ndarray, folds: int = CV_FOLDS, seed: int = 
         for md in RF_DEPTHS
         for mf in RF_FEATURES
     ]
-    with threadpool_limits(1):
-        md, mf = _best(grid, x, t, folds)
-        model = RandomForestRegressor(n_estimators=trees, max_depth=md, max_features=mf, random_state=seed)
-        model.fit(x, t)
+    md, mf = _best(grid, x, t, folds)
+    model = RandomForestRegressor(n_estimators=trees, max_depth=md, max_features=mf, random_state=seed)
+    model.fit(x, t)
     mse = np.mean((model.predict(x) - t) ** 2)
     return max(1.0 - 12.0 * mse, 0.0), model.feature_importances_, {"max_depth": md, "max_features": mf}
 
@@ -148,7 +144,11 @@ def dci_regression(
         (_fit_probe, (probe, x, targets[:, f], folds, s, rf_trees))
         for f, s in enumerate(seeds(rng, y.shape[1]))
     ]
-    fits = run_parallel(tasks, n_jobs)
+    # threads: coordinate descent and tree building release the GIL; processes cost more than the
+    # fits. One warning filter around them (catch_warnings inside threads races on the global list).
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)  # the reference's max_iter, kept
+        fits = run_parallel(tasks, n_jobs, threads=True)
     imp = np.stack([f[1] for f in fits], axis=1)
     score = dci_from_importance if formula == "disentanglement_lib" else review_dci_scores
     dis, com, per_dim, per_factor = score(imp)
@@ -217,8 +217,7 @@ def explicitness_from_curve(capacities, losses, baseline: float) -> float:
 
 def _forest_fit(depth, trees, seed, z_tr, y_tr, z_te, y_te):
     model = RandomForestClassifier(n_estimators=trees, max_depth=depth, random_state=seed)
-    with threadpool_limits(1):
-        model.fit(z_tr, y_tr)
+    model.fit(z_tr, y_tr)
     return model.feature_importances_, float(np.mean(model.predict(z_te) == y_te))
 
 
@@ -253,7 +252,7 @@ def dci_es(
         for d in depths
         for f in range(k)
     ]
-    fits = run_parallel(tasks, n_jobs)
+    fits = run_parallel(tasks, n_jobs, threads=True)  # tree building releases the GIL
     acc = np.array([f[1] for f in fits]).reshape(len(depths), k)
     loss = 1.0 - acc
     baseline = [1.0 - 1.0 / len(np.unique(col)) for col in y.T]

@@ -270,32 +270,18 @@ class IRSResult(MetricResult):
     settings: dict = field(default_factory=dict)
 
 
-def _lerp(a, b, t):
-    """numpy's percentile interpolation (``numpy.lib._function_base_impl._lerp``), for equal values."""
-    diff = b - a
-    return np.where(t >= 0.5, b - diff * (1 - t), a + diff * t)
-
-
 def group_quantile(values: np.ndarray, groups: np.ndarray, n_groups: int, q: float) -> np.ndarray:
-    """``np.percentile(values[groups == g], 100 q, axis=0)`` for every group g at once: (n_groups, D).
+    """``np.percentile(values[groups == g], 100 q, axis=0)`` for every group g: (n_groups, D).
 
-    One stable sort by group, then a sort of each column inside its group blocks (lexsort), then the
-    linear interpolation numpy uses.
+    One stable sort puts each group's rows together; each block then goes to ``np.percentile``
+    itself (the same arithmetic as the references), without a boolean mask over all rows per value.
     """
     counts = np.bincount(groups, minlength=n_groups)
-    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
-    by_group = np.argsort(groups, kind="stable")
-    block = values[by_group]
-    g_sorted = groups[by_group]
-    sorted_cols = np.empty_like(block)
-    for j in range(block.shape[1]):  # D lexsorts; every group at once
-        sorted_cols[:, j] = block[np.lexsort((block[:, j], g_sorted)), j]
-    pct = np.true_divide(q * 100, 100)  # np.percentile's q → quantile arithmetic
-    virtual = counts * pct + (1 - pct) - 1  # numpy's linear method: (n − 1) q
-    lo = np.floor(virtual).astype(np.int64)
-    hi = np.minimum(lo + 1, counts - 1)
-    frac = (virtual - lo)[:, None]
-    return _lerp(sorted_cols[starts + lo], sorted_cols[starts + hi], frac)
+    block = values[np.argsort(groups, kind="stable")]
+    bounds = np.concatenate([[0], np.cumsum(counts)])
+    return np.stack(
+        [np.percentile(block[a:b], q * 100, axis=0) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+    )
 
 
 def irs(

@@ -10,6 +10,7 @@ Both return plain dicts (JSON-safe) that carry every setting, the dropped factor
 from __future__ import annotations
 
 import dataclasses
+import time
 import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -155,8 +156,27 @@ def summary(results: dict) -> dict[str, float | None]:
     return out
 
 
-def _run_array_metrics(z, y, names, wanted, opts: SuiteOptions, rng, omes_result=None) -> dict:
-    results: dict = {}
+class TimedResults(dict):
+    """Results that record, per metric, the seconds since the previous result was stored.
+
+    Work shared by several metrics (OMES for the pruned fits, the GBT fits of DCI and downstream
+    accuracy) is charged to the first metric stored after it.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.seconds: dict[str, float] = {}
+        self._last = time.perf_counter()
+
+    def __setitem__(self, name, result):
+        now = time.perf_counter()
+        self.seconds[name] = now - self._last
+        self._last = now
+        super().__setitem__(name, result)
+
+
+def _run_array_metrics(z, y, names, wanted, opts: SuiteOptions, rng, omes_result=None) -> TimedResults:
+    results = TimedResults()
     needs_pruned = any(m in wanted for m in ("downstream_gbt", "downstream_mlp"))
     if omes_result is None and ("omes" in wanted or needs_pruned):
         omes_result = omes.omes(z, y, names, rng=rng, settings=opts.omes_settings("matched"))
@@ -198,13 +218,12 @@ def _run_array_metrics(z, y, names, wanted, opts: SuiteOptions, rng, omes_result
             )
     if "unsupervised" in wanted:
         results["unsupervised"] = information.unsupervised_scores(z, n_bins=opts.n_bins)
-    results.update(_run_new_metrics(z, y, names, wanted, opts, rng))
+    _run_new_metrics(results, z, y, names, wanted, opts, rng)
     return results
 
 
-def _run_new_metrics(z, y, names, wanted, opts: SuiteOptions, rng) -> dict:
-    """The review's information metrics, IRS, Z-max variance, InfoMEC and DCI-ES."""
-    results: dict = {}
+def _run_new_metrics(results: TimedResults, z, y, names, wanted, opts: SuiteOptions, rng) -> None:
+    """The review's information metrics, IRS, Z-max variance, InfoMEC and DCI-ES, into ``results``."""
     binned = {"binning": opts.binning, "n_bins": opts.n_bins}
     for name, fn in (("mig_sup", review.mig_sup), ("jemmig", review.jemmig), ("dcimig", review.dcimig)):
         if name in wanted:
@@ -225,10 +244,9 @@ def _run_new_metrics(z, y, names, wanted, opts: SuiteOptions, rng) -> dict:
             z, y, names, rng=rng, depths=opts.dci_es_depths, n_estimators=opts.dci_es_trees,
             n_train=opts.n_train, n_test=opts.n_test, n_jobs=opts.n_jobs,
         )  # fmt: skip
-    return results
 
 
-def _package(results: dict, wanted, opts, names, dropped, z, caught) -> dict:
+def _package(results: TimedResults, wanted, opts, names, dropped, z, caught) -> dict:
     from disentkit.config import environment_info
 
     ordered = {name: results[name].to_dict() for name in wanted if name in results}
@@ -246,6 +264,7 @@ def _package(results: dict, wanted, opts, names, dropped, z, caught) -> dict:
             "settings": dataclasses.asdict(opts),
             "profile": opts.profile,
             "comparable_with_published": not opts.fast,
+            "seconds": {name: results.seconds[name] for name in ordered},
             "warnings": messages,
             "environment": environment_info(),
         }
