@@ -13,7 +13,16 @@ import numpy as np
 import pytest
 
 from disentkit.errors import DisentkitError
-from disentkit.metrics import dcimig, irs, jemmig, mig_sup, review_mig, review_modularity, z_max_variance
+from disentkit.metrics import (
+    dcimig,
+    irs,
+    jemmig,
+    mig_sup,
+    review_mig,
+    review_modularity,
+    z_max_variance,
+    z_min_variance,
+)
 from disentkit.metrics.review import discretize, group_quantile
 
 
@@ -234,3 +243,23 @@ def test_z_max_variance_needs_repeated_combinations():
         z_max_variance(rng.normal(size=(30, 2)), y, rng=rng)
     with pytest.raises(DisentkitError, match="rng"):
         z_max_variance(*grid_codes(), rng=None)
+
+
+def test_z_min_variance_known_answers():
+    """The FactorVAE vote from the sample: a batch shares one factor's value; that factor's code is the
+    one dimension without variance."""
+    z, y = grid_codes()
+    small = {"batch_size": 16, "n_train": 200, "n_eval": 200, "rng": np.random.default_rng(0)}
+    perfect = z_min_variance(z, y, **small)
+    assert perfect.z_min_variance == pytest.approx(1.0) and perfect.votes_train.sum() == 200
+    np.testing.assert_array_equal(np.argmax(perfect.votes_train, axis=1), [0, 1, 2])
+    assert (
+        z_min_variance(z[:, [1, 2, 0]], y, **{**small, "rng": np.random.default_rng(0)}).z_min_variance == 1.0
+    )
+    mixed = z @ np.array([[1.0, 1.0, 0.0], [1.0, -1.0, 0.3], [0.5, 0.5, 1.0]])
+    assert z_min_variance(mixed, y, **{**small, "rng": np.random.default_rng(0)}).z_min_variance < 0.9
+    with pytest.warns(UserWarning, match="below the std threshold"):
+        assert (
+            z_min_variance(np.ones_like(z), y, **{**small, "rng": np.random.default_rng(0)}).z_min_variance
+            == 0
+        )

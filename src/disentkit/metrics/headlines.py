@@ -37,6 +37,7 @@ HEADLINES: dict[str, dict[str, str]] = {
     "dcimig": {"dcimig": "dcimig"},
     "irs": {"irs": "irs"},
     "z_max_variance": {"z_max_variance": "z_max_variance"},
+    "z_min_variance": {"z_min_variance": "z_min_variance"},
     "infomec": {"infom": "infom", "infoc": "infoc", "infoe": "infoe"},
     "dci_es": {
         "disentanglement": "dci_es_disentanglement",

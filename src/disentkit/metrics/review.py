@@ -350,6 +350,10 @@ ZMAX_TRAIN = 800
 ZMAX_EVAL = 800
 ZMAX_VARIANCE = 10_000
 ZMAX_STD = 0.02
+ZVAR_DEFAULTS = {
+    "batch_size": ZMAX_BATCH, "n_train": ZMAX_TRAIN, "n_eval": ZMAX_EVAL, "n_variance": ZMAX_VARIANCE,
+    "std_threshold": ZMAX_STD, "scale": True,
+}  # fmt: skip
 
 
 @dataclass
@@ -366,20 +370,72 @@ class ZMaxVarianceResult(MetricResult):
     settings: dict = field(default_factory=dict)
 
 
-def _fixed_groups(y: np.ndarray, k: int) -> tuple[np.ndarray, list[np.ndarray]]:
-    """Rows grouped by their values of every factor but ``k``; only groups of at least 2 rows."""
-    others = np.delete(y, k, axis=1)
-    _, inverse, counts = np.unique(others, axis=0, return_inverse=True, return_counts=True)
-    inverse = inverse.ravel()
-    order = np.argsort(inverse, kind="stable")
+def _groups(y: np.ndarray, k: int, fixed: str) -> list[np.ndarray]:
+    """Row groups of at least 2 rows for a point of factor ``k``.
+
+    ``fixed="others"`` (Z-max): rows sharing every factor's value but k's; ``fixed="factor"`` (Z-min):
+    rows sharing k's value.
+    """
+    keys = np.delete(y, k, axis=1) if fixed == "others" else y[:, k : k + 1]
+    _, inverse, counts = np.unique(keys, axis=0, return_inverse=True, return_counts=True)
+    order = np.argsort(inverse.ravel(), kind="stable")
     members = np.split(order, np.cumsum(counts)[:-1])
-    return counts, [m for m, c in zip(members, counts, strict=True) if c > 1]
+    return [m for m, c in zip(members, counts, strict=True) if c > 1]
 
 
 def _batch_rows(members: np.ndarray, batch_size: int, rng: np.random.Generator) -> np.ndarray:
     """``batch_size`` rows of a group: shuffled passes over its members, as many as needed (as the review)."""
     passes = -(-batch_size // len(members))
     return np.concatenate([rng.permutation(members) for _ in range(passes)])[:batch_size]
+
+
+def _variance_vote(z, y, factor_names, rng, *, largest, batch_size, n_train, n_eval, n_variance,
+                   std_threshold, scale, metric, source):  # fmt: skip
+    """Shared body of Z-max and Z-min variance: ``(score, train acc, eval acc, names, votes, active,
+    dropped, settings)``."""
+    if rng is None:
+        raise DisentkitError("pass rng=np.random.default_rng(seed): metrics draw randomness only from it")
+    z, y, names, dropped = prepare(z, y, factor_names)
+    if min(batch_size, n_train, n_eval) < 1 or n_variance < 2:
+        raise DisentkitError(f"{metric}: batch_size, n_train, n_eval must be ≥ 1 and n_variance ≥ 2")
+    k_count = y.shape[1]
+    global_var = z[rng.permutation(len(z))[:n_variance]].var(axis=0, ddof=1)
+    active = np.flatnonzero(np.sqrt(global_var) >= std_threshold)
+    settings = {
+        "batch_size": batch_size, "n_train": n_train, "n_eval": n_eval, "n_variance": n_variance,
+        "std_threshold": std_threshold, "scale": scale, "source": REVIEW_SOURCE + source,
+    }  # fmt: skip
+    if len(active) == 0:
+        warn(f"{metric}: every dimension is below the std threshold; score 0")
+        empty = np.zeros((z.shape[1], k_count), dtype=np.int64)
+        return 0.0, 0.0, 0.0, names, empty, [], dropped, settings
+    groups = []
+    for k in range(k_count):
+        eligible = _groups(y, k, "others" if largest else "factor")
+        if not eligible:
+            what = f"every factor but {names[k]!r}" if largest else f"{names[k]!r}"
+            raise DisentkitError(
+                f"{metric}: no two rows share the values of {what}; a larger sample is needed"
+            )
+        groups.append(eligible)
+    pick = np.argmax if largest else np.argmin
+
+    def votes(n_points: int) -> np.ndarray:
+        factors = rng.integers(0, k_count, size=n_points)
+        out = np.zeros((z.shape[1], k_count), dtype=np.int64)
+        for k in factors:
+            members = groups[k][rng.integers(len(groups[k]))]
+            local = z[_batch_rows(members, batch_size, rng)][:, active].var(axis=0, ddof=1)
+            out[active[pick(local / global_var[active])], k] += 1
+        return out
+
+    train, evaluation = votes(n_train), votes(n_eval)
+    classifier = np.argmax(train, axis=1)  # per dimension: the factor it votes for most
+    rows = np.arange(len(train))
+    train_acc = float(train[rows, classifier].sum() / train.sum())
+    eval_acc = float(evaluation[rows, classifier].sum() / evaluation.sum())
+    score = (eval_acc - 1.0 / k_count) / (1.0 - 1.0 / k_count) if scale and k_count > 1 else eval_acc
+    return float(score), train_acc, eval_acc, names, train, active.tolist(), dropped, settings
 
 
 def z_max_variance(
@@ -403,54 +459,40 @@ def z_max_variance(
     active dimension with the *largest* variance over the batch divided by its global variance. The
     majority vote per dimension is the classifier; ``scale`` maps chance (1/K) to 0 and 1 to 1.
     """
-    if rng is None:
-        raise DisentkitError("pass rng=np.random.default_rng(seed): metrics draw randomness only from it")
-    z, y, names, dropped = prepare(z, y, factor_names)
-    if min(batch_size, n_train, n_eval) < 1 or n_variance < 2:
-        raise DisentkitError("Z-max variance: batch_size, n_train, n_eval must be ≥ 1 and n_variance ≥ 2")
-    k_count = y.shape[1]
-    global_var = z[rng.permutation(len(z))[:n_variance]].var(axis=0, ddof=1)
-    active = np.flatnonzero(np.sqrt(global_var) >= std_threshold)
-    settings = {
-        "batch_size": batch_size, "n_train": n_train, "n_eval": n_eval, "n_variance": n_variance,
-        "std_threshold": std_threshold, "scale": scale, "source": REVIEW_SOURCE + "z_max_var.py",
-    }  # fmt: skip
-    if len(active) == 0:
-        warn("Z-max variance: every dimension is below the std threshold; score 0")
-        empty = np.zeros((z.shape[1], k_count), dtype=np.int64)
-        return ZMaxVarianceResult(0.0, 0.0, 0.0, names, empty, [], dropped, settings)
-    groups = []
-    for k in range(k_count):
-        _, eligible = _fixed_groups(y, k)
-        if not eligible:
-            raise DisentkitError(
-                f"Z-max variance: no two rows share the values of every factor but {names[k]!r}; "
-                "a larger sample is needed"
-            )
-        groups.append(eligible)
-
-    def votes(n_points: int) -> np.ndarray:
-        factors = rng.integers(0, k_count, size=n_points)
-        out = np.zeros((z.shape[1], k_count), dtype=np.int64)
-        for k in factors:
-            members = groups[k][rng.integers(len(groups[k]))]
-            local = z[_batch_rows(members, batch_size, rng)][:, active].var(axis=0, ddof=1)
-            out[active[np.argmax(local / global_var[active])], k] += 1
-        return out
-
-    train, evaluation = votes(n_train), votes(n_eval)
-    classifier = np.argmax(train, axis=1)  # per dimension: the factor it votes for most
-    rows = np.arange(len(train))
-    train_acc = float(train[rows, classifier].sum() / train.sum())
-    eval_acc = float(evaluation[rows, classifier].sum() / evaluation.sum())
-    score = (eval_acc - 1.0 / k_count) / (1.0 - 1.0 / k_count) if scale and k_count > 1 else eval_acc
     return ZMaxVarianceResult(
-        z_max_variance=float(score),
-        train_accuracy=train_acc,
-        eval_accuracy=eval_acc,
-        factor_names=names,
-        votes_train=train,
-        active_dims=active.tolist(),
-        dropped_factors=dropped,
-        settings=settings,
+        *_variance_vote(
+            z, y, factor_names, rng, largest=True, batch_size=batch_size, n_train=n_train, n_eval=n_eval,
+            n_variance=n_variance, std_threshold=std_threshold, scale=scale, metric="Z-max variance",
+            source="z_max_var.py",
+        )
+    )  # fmt: skip
+
+
+@dataclass
+class ZMinVarianceResult(MetricResult):
+    """Z-min variance: the FactorVAE score estimated from a labelled sample (the review's variant)."""
+
+    z_min_variance: float  # scaled eval accuracy (chance → 0)
+    train_accuracy: float
+    eval_accuracy: float
+    factor_names: list[str]
+    votes_train: np.ndarray  # D × K
+    active_dims: list[int]
+    dropped_factors: list[str] = field(default_factory=list)
+    settings: dict = field(default_factory=dict)
+
+
+def z_min_variance(z, y, factor_names=None, *, rng: np.random.Generator, **settings) -> ZMinVarianceResult:
+    """Z-min variance (the review's ``z_min_var.py``), with the settings and defaults of
+    :func:`z_max_variance`, but a point's batch shares the drawn factor's value (drawn uniformly among
+    values seen twice) and votes for the dimension of *smallest* normalised variance. The
+    interventional FactorVAE score (:func:`~disentkit.metrics.factor_vae_score`) renders such batches
+    instead of finding them in the sample."""
+    options = {**ZVAR_DEFAULTS, **settings}
+    if set(options) != set(ZVAR_DEFAULTS):
+        raise DisentkitError(f"Z-min variance: unknown option(s) {sorted(set(options) - set(ZVAR_DEFAULTS))}")
+    return ZMinVarianceResult(
+        *_variance_vote(
+            z, y, factor_names, rng, largest=False, metric="Z-min variance", source="z_min_var.py", **options
+        )
     )

@@ -38,6 +38,7 @@ METRICS: dict[str, tuple[bool, str]] = {
     "dcimig": (False, "DCIMIG: codes' MI gaps assigned to factors, over total factor entropy"),
     "irs": (False, "interventional robustness score (sample-based)"),
     "z_max_variance": (False, "Z-max variance (sample-based majority vote)"),
+    "z_min_variance": (False, "Z-min variance (the FactorVAE score from the sample, the review's variant)"),
     "infomec": (False, "InfoM, InfoC, InfoE (kNN normalised MI, logistic regression)"),
     "dci_es": (False, "DCI-ES: explicitness from random-forest loss-capacity curves, size"),
     "beta_vae": (True, "BetaVAE score (interventional)"),
@@ -235,6 +236,8 @@ def _run_new_metrics(results: TimedResults, z, y, names, wanted, opts: SuiteOpti
         )  # fmt: skip
     if "z_max_variance" in wanted:
         results["z_max_variance"] = review.z_max_variance(z, y, names, rng=rng)
+    if "z_min_variance" in wanted:
+        results["z_min_variance"] = review.z_min_variance(z, y, names, rng=rng)
     if "infomec" in wanted:
         results["infomec"] = infomec_metric.infomec(
             z, y, names, rng=rng, n_neighbors=opts.infomec_n_neighbors, n_jobs=opts.n_jobs

@@ -50,6 +50,7 @@ KNOWN_METRICS = (
     "dcimig",
     "irs",
     "z_max_variance",
+    "z_min_variance",
     "infomec",
     "dci_es",
     "beta_vae",
