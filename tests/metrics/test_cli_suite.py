@@ -240,6 +240,11 @@ def test_profiles_change_conventions_and_are_recorded(arrays):
     assert mixed["metrics"]["mig_sup"]["settings"]["n_bins"] == 5
     assert {"infomec.infom", "infomec.infoc", "infomec.infoe", "irs", "jemmig"} <= set(lib["summary"])
     assert list(lib["seconds"]) == list(lib["metrics"]) and all(t >= 0 for t in lib["seconds"].values())
+    from disentkit.sweep.kinds import normalize_metrics  # sweeps, correlate and the report read these
+
+    assert {"mig_sup", "jemmig", "dcimig", "irs", "z_max_variance", "infom", "infoc", "infoe"} <= set(
+        normalize_metrics(lib)
+    )
     with pytest.raises(DisentkitError, match="unknown profile"):
         evaluate_representation(z, y, metrics="mig", rng=np.random.default_rng(0), profile="nope")
     with pytest.raises(DisentkitError, match="unknown DCI probe"):
