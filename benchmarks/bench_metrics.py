@@ -10,8 +10,15 @@ factors (10, 10, 10, 8, 4, 15):
   the downstream task) — values asserted identical; the fast mode (histogram GBT) beside it;
 * MIG, SAP, modularity, the unsupervised MI vs disentanglement_lib's loops (values asserted equal).
 
-Environment: ``BENCH_METRICS_SHAPES=dsprites,shapes3d`` picks the shapes, ``BENCH_METRICS_GBT=0`` skips
-the (minutes-long) exact GBT part.
+* the metrics of Zaidi et al.'s review (MIG-sup, JEMMIG, DCIMIG, IRS, Z-max variance), InfoMEC, DCI
+  with Lasso / random-forest probes and DCI-ES vs per-pair baselines written the references' way
+  (one entropy / estimator call per factor-code pair, Python loops over groups, sequential fits);
+  values asserted equal;
+* the whole default suite (exact GBT DCI included), total and per metric (the suite's ``seconds``).
+
+Environment: ``BENCH_METRICS_SHAPES=dsprites,shapes3d`` picks the shapes; ``BENCH_METRICS_PARTS``
+(default ``fast,gbt,new,suite``) the parts; ``BENCH_METRICS_GBT=0`` skips the (minutes-long) exact GBT
+part; ``BENCH_METRICS_RF=0`` the random-forest DCI (1,200 cross-validation fits per run).
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ import sklearn.metrics
 from sklearn.ensemble import GradientBoostingClassifier
 from sklearn.svm import LinearSVC
 
+from benchmarks.metrics_baselines import bench_new_metrics, bench_suite
 from benchmarks.timing import best_of, markdown_table
 from disentkit.metrics import classifier_scores, mig, modularity_explicitness, omes, sap
 from disentkit.metrics._common import seeds
@@ -191,20 +199,24 @@ def bench_gbt(name, z, y) -> list[list[object]]:
 
 def run() -> str:
     shapes = os.environ.get("BENCH_METRICS_SHAPES", "dsprites,shapes3d").split(",")
-    with_gbt = os.environ.get("BENCH_METRICS_GBT", "1") != "0"
-    rows = []
+    wanted = os.environ.get("BENCH_METRICS_PARTS", "fast,gbt,new,suite").split(",")
+    if os.environ.get("BENCH_METRICS_GBT", "1") == "0":
+        wanted = [p for p in wanted if p != "gbt"]
+    parts = {"fast": bench_fast_metrics, "gbt": bench_gbt, "new": bench_new_metrics}
+    header = ["factors", "what", "disentkit (s)", "baseline (s)", "ratio", "note"]
+    rows, suites = [], []
     for name in shapes:
         z, y = representation(SHAPES[name])
-        parts = [bench_fast_metrics] + ([bench_gbt] if with_gbt else [])
-        for part in parts:
-            rows += part(name, z, y)
-            print(
-                markdown_table(["factors", "what", "disentkit (s)", "baseline (s)", "ratio", "note"], rows),
-                flush=True,
-            )
-    table = markdown_table(["factors", "what", "disentkit (s)", "baseline (s)", "ratio", "note"], rows)
+        for part in (p for p in wanted if p in parts):
+            rows += parts[part](name, z, y)
+            print(markdown_table(header, rows), flush=True)
+        if "suite" in wanted:
+            suites.append(bench_suite(name, z, y))
+            print(suites[-1], flush=True)
+    table = markdown_table(header, rows) if rows else ""
     return (
-        f"15,000 × 10 representations; baselines are disentanglement_lib's loops / the release's quadratic "
-        f"OMES pairing, re-implemented and run in the same process. {os.cpu_count()} cores; timings on a "
-        f"shared machine are noisy.\n\n{table}\n"
+        f"15,000 × 10 representations; baselines are disentanglement_lib's / the review's / the authors' "
+        f"loops, re-implemented and run in the same process (parts: {', '.join(wanted)}; shapes: "
+        f"{', '.join(shapes)}). {os.cpu_count()} cores; timings on a shared machine are noisy.\n\n"
+        f"{table}\n\n" + "\n\n".join(suites) + "\n"
     )

@@ -216,3 +216,52 @@ def test_cli_model_mode_with_a_trained_run(tmp_path, monkeypatch):
     data = json.loads(out.read_text())
     assert data["metrics"]["omes"]["n_pairs"] == [200, 200, 200]
     assert data["n_dims"] == config.latent_dim
+
+
+NEW_METRICS = "mig,modularity,mig_sup,jemmig,dcimig,irs,z_max_variance,infomec"
+
+
+def test_profiles_change_conventions_and_are_recorded(arrays):
+    z, y = arrays
+    run = {"metrics": NEW_METRICS, "rng": np.random.default_rng(0), "n_jobs": 1}
+    lib = evaluate_representation(z, y, **run)
+    review = evaluate_representation(z, y, **{**run, "rng": np.random.default_rng(0)}, profile="zaidi2020")
+    assert lib["profile"] == "disentanglement_lib" and review["profile"] == "zaidi2020"
+    assert review["settings"]["binning"] == "minmax" and review["settings"]["n_bins"] == 10
+    assert review["metrics"]["mig_sup"]["settings"]["binning"] == "minmax"
+    assert review["metrics"]["irs"]["settings"]["diff_quantile"] == 1.0
+    assert "mig.py" in review["metrics"]["mig"]["settings"]["source"]
+    assert lib["metrics"]["mig"]["settings"]["n_bins"] == 20
+    assert lib["summary"]["mig_sup"] != review["summary"]["mig_sup"]
+    # an explicit option wins over the profile
+    mixed = evaluate_representation(
+        z, y, metrics="mig_sup", rng=np.random.default_rng(0), profile="zaidi2020", n_bins=5
+    )
+    assert mixed["metrics"]["mig_sup"]["settings"]["n_bins"] == 5
+    assert {"infomec.infom", "infomec.infoc", "infomec.infoe", "irs", "jemmig"} <= set(lib["summary"])
+    assert list(lib["seconds"]) == list(lib["metrics"]) and all(t >= 0 for t in lib["seconds"].values())
+    from disentkit.sweep.kinds import normalize_metrics  # sweeps, correlate and the report read these
+
+    assert {"mig_sup", "jemmig", "dcimig", "irs", "z_max_variance", "infom", "infoc", "infoe"} <= set(
+        normalize_metrics(lib)
+    )
+    with pytest.raises(DisentkitError, match="unknown profile"):
+        evaluate_representation(z, y, metrics="mig", rng=np.random.default_rng(0), profile="nope")
+    with pytest.raises(DisentkitError, match="unknown DCI probe"):
+        evaluate_representation(z, y, metrics="dci", rng=np.random.default_rng(0), dci_probe="svm")
+
+
+def test_cli_profile_and_dci_probe(tmp_path, arrays):
+    z, y = arrays
+    np.save(tmp_path / "z.npy", z)
+    np.save(tmp_path / "y.npy", y)
+    out = tmp_path / "p.json"
+    args = ["evaluate", "-r", str(tmp_path / "z.npy"), "-f", str(tmp_path / "y.npy"), "--n-jobs", "1"]
+    args += ["--metrics", "dci,jemmig", "--profile", "zaidi2020", "--dci-probe", "lasso", "--json", str(out)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "profile: zaidi2020" in result.output
+    data = json.loads(out.read_text())
+    assert data["metrics"]["dci"]["settings"]["probe"] == "lasso"
+    assert data["metrics"]["dci"]["settings"]["formula"] == "zaidi2020"
+    assert data["metrics"]["jemmig"]["settings"]["n_bins"] == 10

@@ -15,9 +15,13 @@ __getattr__, __all__ = lazy_exports(
         "classifiers": "DCIResult DownstreamResult SAPResult classifier_scores dci sap",
         "information": "MIGResult ModularityResult UnsupervisedResult mig modularity_explicitness "
         "unsupervised_scores",
+        "infomec_metric": "InfoMECResult infomec",
+        "probes": "DCIESResult dci_es dci_regression",
+        "review": "DCIMIGResult IRSResult JEMMIGResult MIGSupResult ZMaxVarianceResult dcimig irs jemmig "
+        "mig_sup review_mig review_modularity z_max_variance z_min_variance ZMinVarianceResult",
         "interventional": "BetaVAEResult FactorVAEResult InterventionSettings beta_vae_score "
         "factor_vae_score",
         "omes_metric": "OMESResult OMESSettings matched_pairs omes omes_intervention",
-        "suite": "METRICS SuiteOptions evaluate_model evaluate_representation resolve_metrics",
+        "suite": "METRICS PROFILES SuiteOptions evaluate_model evaluate_representation resolve_metrics",
     },
 )

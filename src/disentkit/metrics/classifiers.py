@@ -238,8 +238,18 @@ def classifier_scores(
     return dci, down
 
 
-def dci(z, y, factor_names=None, *, rng: np.random.Generator, fast: bool = False, **kwargs) -> DCIResult:
-    """DCI from one GBT per factor (``fast``: histogram GBT, not comparable with published numbers)."""
+def dci(
+    z, y, factor_names=None, *, rng: np.random.Generator, fast: bool = False, probe: str = "gbt", **kwargs
+) -> DCIResult:
+    """DCI from one GBT per factor (``fast``: histogram GBT, not comparable with published numbers).
+
+    ``probe="lasso"`` or ``"random_forest"``: the review's regression probes instead
+    (:func:`disentkit.metrics.probes.dci_regression`, which takes the keyword arguments).
+    """
+    if probe != "gbt":
+        from disentkit.metrics.probes import dci_regression  # probes imports this module
+
+        return dci_regression(z, y, factor_names, rng=rng, probe=probe, **kwargs)
     return classifier_scores(z, y, factor_names, rng=rng, classifier="hgb" if fast else "gbt", **kwargs)[0]
 
 

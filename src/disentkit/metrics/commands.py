@@ -139,6 +139,8 @@ def print_table(result: dict) -> None:
     for key, value in result["summary"].items():
         table.add_row(key, "n/a" if value is None else f"{value:.4f}")
     console = Console()
+    if result.get("profile", "disentanglement_lib") != "disentanglement_lib":
+        table.caption = f"profile: {result['profile']}"
     console.print(table)
     if "omes" in result["metrics"]:
         om = result["metrics"]["omes"]
@@ -218,6 +220,18 @@ def _from_model(model, data, n, metrics, rng, options) -> dict:
     return result
 
 
+def _from_encoder(encode, label: str, data, n, metrics, rng, options) -> dict:
+    """An encoder trained elsewhere (``--encoder`` / ``--torchscript``) on a dataset: every metric."""
+    from disentkit.data.registry import get_dataset
+    from disentkit.metrics.suite import evaluate_model
+
+    if data is None:
+        raise DisentkitError(f"{label} needs --data NAME (the dataset to evaluate on)")
+    result = evaluate_model(encode, get_dataset(data), n, rng=rng, metrics=metrics, **options)
+    result["inputs"] = {"encoder": label, "data": data}
+    return result
+
+
 def evaluate(
     representation: Path = typer.Option(
         None, "--representation", "-r", help="z: .npz (release mean/sampled or one array), .npy or .csv"
@@ -237,14 +251,24 @@ def evaluate(
     ),
     n_jobs: int | None = typer.Option(None, help="parallel classifier fits (-1: all cores)"),
     model: Path = typer.Option(None, "--model", help="a trained run folder (intervention mode)"),
-    data: str = typer.Option(None, "--data", help="dataset name for --model"),
-    n: int = typer.Option(15_000, help="--model: observations sampled for the array metrics"),
-    pairs: int | None = typer.Option(None, help="--model: OMES intervention pairs per factor"),
+    encoder: str = typer.Option(
+        None, "--encoder", help="pkg.module:factory; factory() returns encode(images uint8 NHWC) -> z"
+    ),
+    torchscript: Path = typer.Option(
+        None, "--torchscript", help="TorchScript model: float images in [0, 1], NCHW -> z (or (z, ...))"
+    ),
+    data: str = typer.Option(None, "--data", help="dataset name for --model / --encoder / --torchscript"),
+    n: int = typer.Option(15_000, help="--model/--encoder: observations sampled for the array metrics"),
+    pairs: int | None = typer.Option(None, help="--model/--encoder: OMES intervention pairs per factor"),
     alpha: float | None = typer.Option(None, help="OMES α: 1 = OS (modularity), 0 = MES (compactness)"),
     pooling: str | None = typer.Option(None, help="OMES pooling over dimensions: avg or max"),
     association: str | None = typer.Option(
         None, help="factor → dimension rule: product (argmax o·S) or release"
     ),
+    profile: str | None = typer.Option(
+        None, help="settings profile: disentanglement_lib (default) or zaidi2020 (the review's conventions)"
+    ),
+    dci_probe: str | None = typer.Option(None, help="DCI probe: gbt (default), lasso or random_forest"),
 ) -> None:
     """Score a representation: OMES, DCI, MIG, SAP, modularity, downstream accuracy and more.
 
@@ -261,22 +285,37 @@ def evaluate(
 
     if which not in RELEASE_KEYS:
         raise DisentkitError(f"--which must be 'mean' or 'sampled', got {which!r}")
-    if (representation is None) == (model is None):
-        raise DisentkitError("give either --representation z --factors y, or --model RUN --data NAME")
+    sources = [x for x in (representation, model, encoder, torchscript) if x is not None]
+    if len(sources) != 1:
+        raise DisentkitError(
+            "give one of --representation z --factors y, --model RUN --data NAME, "
+            "--encoder pkg.module:factory --data NAME or --torchscript model.pt --data NAME"
+        )
     # Checked before the scores are computed, so a bad path costs nothing.
     if json_out is not None:
         prepare_output_file(json_out, "--json")
     if plot is not None:
         prepare_output_folder(plot, "evaluate's plots (PNG files)", only_entries(*PLOT_FILES), "--plot")
     rng = np.random.default_rng(seed)
-    given = {"fast": fast, "n_jobs": n_jobs, "alpha": alpha, "pooling": pooling, "association": association}
-    if model is not None:
+    given = {
+        "fast": fast, "n_jobs": n_jobs, "alpha": alpha, "pooling": pooling, "association": association,
+        "profile": profile, "dci_probe": dci_probe,
+    }  # fmt: skip
+    if representation is None:
         given["omes_n_pairs"] = pairs
     options = {name: value for name, value in given.items() if value is not None}
-    if model is None:
+    if representation is not None:
         result = _from_files(representation, factors, which, metrics or DEFAULT_ARRAY_METRICS, rng, options)
-    else:
+    elif model is not None:
         result = _from_model(model, data, n, metrics or DEFAULT_MODEL_METRICS, rng, options)
+    else:
+        from disentkit.metrics import external
+
+        if encoder is not None:
+            encode, label = external.load_factory(encoder), f"--encoder {encoder}"
+        else:
+            encode, label = external.load_torchscript(torchscript), f"--torchscript {torchscript}"
+        result = _from_encoder(encode, label, data, n, metrics or DEFAULT_MODEL_METRICS, rng, options)
     result["seed"] = seed
     print_table(result)  # first: the scores reach the user even if a file below cannot be written
     if json_out is not None:

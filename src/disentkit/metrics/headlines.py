@@ -32,6 +32,20 @@ HEADLINES: dict[str, dict[str, str]] = {
             "mutual_info_score",
         )
     },
+    "mig_sup": {"mig_sup": "mig_sup"},
+    "jemmig": {"jemmig": "jemmig"},
+    "dcimig": {"dcimig": "dcimig"},
+    "irs": {"irs": "irs"},
+    "z_max_variance": {"z_max_variance": "z_max_variance"},
+    "z_min_variance": {"z_min_variance": "z_min_variance"},
+    "infomec": {"infom": "infom", "infoc": "infoc", "infoe": "infoe"},
+    "dci_es": {
+        "disentanglement": "dci_es_disentanglement",
+        "completeness": "dci_es_completeness",
+        "informativeness": "dci_es_informativeness",
+        "explicitness": "dci_es_explicitness",
+        "size": "dci_es_size",
+    },
     "beta_vae": {"eval_accuracy": "betavae"},
     "factor_vae": {"eval_accuracy": "factorvae"},
 }

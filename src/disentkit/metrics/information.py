@@ -70,12 +70,18 @@ def discrete_mutual_info(codes: np.ndarray, y: np.ndarray) -> np.ndarray:
     """
     codes, n_codes = _compact(codes)
     d = codes.shape[1]
+    # sklearn returns exactly 0 for a single-valued side; the log arithmetic leaves ~1e-17 there,
+    # which ratios of MI (modularity) would read as information
+    constant = codes.min(axis=0) == codes.max(axis=0)
     out = np.empty((d, y.shape[1]))
     for k in range(y.shape[1]):  # loop over factors only; all dimensions in one bincount
         labels, n_labels = _compact(y[:, k])
         index = (np.arange(d) * n_codes + codes) * n_labels + labels[:, None]
         counts = np.bincount(index.ravel(), minlength=d * n_codes * n_labels)
         out[:, k] = _mi_from_counts(counts.reshape(d, n_codes, n_labels))
+        if n_labels == 1:
+            out[:, k] = 0.0
+    out[constant] = 0.0
     return out
 
 

@@ -10,6 +10,7 @@ Both return plain dicts (JSON-safe) that carry every setting, the dropped factor
 from __future__ import annotations
 
 import dataclasses
+import time
 import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -17,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from disentkit.errors import DisentkitError, unknown_name
-from disentkit.metrics import classifiers, information, interventional
+from disentkit.metrics import classifiers, infomec_metric, information, interventional, probes, review
 from disentkit.metrics import omes_metric as omes
 from disentkit.metrics._common import MetricWarning, json_safe, prepare
 from disentkit.metrics.headlines import HEADLINES
@@ -32,12 +33,37 @@ METRICS: dict[str, tuple[bool, str]] = {
     "sap": (False, "SAP score (LinearSVC C=0.01, balanced)"),
     "modularity": (False, "modularity and explicitness (Ridgeway & Zemel)"),
     "unsupervised": (False, "Gaussian total / Wasserstein correlation, mutual information score"),
+    "mig_sup": (False, "MIG-sup: per code, gap between its two most informative factors"),
+    "jemmig": (False, "JEMMIG (1 − normalised joint-entropy-minus-MI gap)"),
+    "dcimig": (False, "DCIMIG: codes' MI gaps assigned to factors, over total factor entropy"),
+    "irs": (False, "interventional robustness score (sample-based)"),
+    "z_max_variance": (False, "Z-max variance (sample-based majority vote)"),
+    "z_min_variance": (False, "Z-min variance (the FactorVAE score from the sample, the review's variant)"),
+    "infomec": (False, "InfoM, InfoC, InfoE (kNN normalised MI, logistic regression)"),
+    "dci_es": (False, "DCI-ES: explicitness from random-forest loss-capacity curves, size"),
     "beta_vae": (True, "BetaVAE score (interventional)"),
     "factor_vae": (True, "FactorVAE score (interventional)"),
 }
 ARRAY_METRICS = tuple(name for name, (needs, _) in METRICS.items() if not needs)
-DEFAULT_ARRAY_METRICS = ARRAY_METRICS
-DEFAULT_MODEL_METRICS = tuple(METRICS)
+#: DCI-ES fits 12 forests of 100 trees per factor: asked for by name, not run by default.
+DEFAULT_ARRAY_METRICS = tuple(name for name in ARRAY_METRICS if name != "dci_es")
+DEFAULT_MODEL_METRICS = tuple(name for name in METRICS if name != "dci_es")
+
+#: Settings profiles: option defaults that reproduce a reference's conventions. Options given
+#: explicitly win over the profile. The profile's name is recorded in every result.
+PROFILES: dict[str, dict] = {
+    "disentanglement_lib": {},
+    # Zaidi et al.'s review (its experiments/config.py) with continuous_factors=False: min-max
+    # scaling and 10 bins for codes, IRS over raw factor values with the max deviation, the
+    # review's MIG and modularity, and its DCI formula for the regression probes.
+    "zaidi2020": {
+        "binning": "minmax",
+        "n_bins": review.REVIEW_BINS,
+        "irs_diff_quantile": 1.0,
+        "irs_bin_factors": False,
+        "dci_formula": "zaidi2020",
+    },
+}
 
 
 @dataclass
@@ -62,6 +88,15 @@ class SuiteOptions:
     vote_n_train: int = interventional.N_TRAIN_POINTS
     vote_n_eval: int = interventional.N_EVAL_POINTS
     vote_n_variance: int = interventional.N_VARIANCE
+    profile: str = "disentanglement_lib"
+    binning: str = "histogram"  # MIG-sup / JEMMIG / DCIMIG discretiser: histogram or minmax
+    irs_diff_quantile: float = 0.99
+    irs_bin_factors: bool = True
+    dci_probe: str = "gbt"  # gbt (exact, the published convention), lasso or random_forest
+    dci_formula: str = "disentanglement_lib"  # D and C from regression-probe importances
+    infomec_n_neighbors: int = 10
+    dci_es_depths: tuple[int, ...] = (1, 2, 3, 4, 8, 10, 12, 14, 16, 18, 20, 32)
+    dci_es_trees: int = 100
 
     @classmethod
     def from_kwargs(cls, **options) -> SuiteOptions:
@@ -69,7 +104,12 @@ class SuiteOptions:
         unknown = sorted(set(options) - set(valid))
         if unknown:
             raise DisentkitError(f"unknown metric option(s) {', '.join(unknown)}; valid: {', '.join(valid)}")
-        return cls(**options)
+        profile = options.get("profile", cls.profile)
+        if profile not in PROFILES:
+            raise unknown_name("profile", profile, PROFILES)
+        if options.get("dci_probe", cls.dci_probe) not in probes.PROBES:
+            raise unknown_name("DCI probe", options["dci_probe"], probes.PROBES)
+        return cls(**{**PROFILES[profile], **options})
 
     def omes_settings(self, mode: str) -> omes.OMESSettings:
         return omes.OMESSettings(
@@ -117,8 +157,27 @@ def summary(results: dict) -> dict[str, float | None]:
     return out
 
 
-def _run_array_metrics(z, y, names, wanted, opts: SuiteOptions, rng, omes_result=None) -> dict:
-    results: dict = {}
+class TimedResults(dict):
+    """Results that record, per metric, the seconds since the previous result was stored.
+
+    Work shared by several metrics (OMES for the pruned fits, the GBT fits of DCI and downstream
+    accuracy) is charged to the first metric stored after it.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.seconds: dict[str, float] = {}
+        self._last = time.perf_counter()
+
+    def __setitem__(self, name, result):
+        now = time.perf_counter()
+        self.seconds[name] = now - self._last
+        self._last = now
+        super().__setitem__(name, result)
+
+
+def _run_array_metrics(z, y, names, wanted, opts: SuiteOptions, rng, omes_result=None) -> TimedResults:
+    results = TimedResults()
     needs_pruned = any(m in wanted for m in ("downstream_gbt", "downstream_mlp"))
     if omes_result is None and ("omes" in wanted or needs_pruned):
         omes_result = omes.omes(z, y, names, rng=rng, settings=opts.omes_settings("matched"))
@@ -126,34 +185,71 @@ def _run_array_metrics(z, y, names, wanted, opts: SuiteOptions, rng, omes_result
         results["omes"] = omes_result
     pruned = omes_result.pruned_dims if needs_pruned else None
     common = {"n_jobs": opts.n_jobs, "n_train": opts.n_train, "n_test": opts.n_test}
-    if "dci" in wanted or "downstream_gbt" in wanted:
+    gbt_dci = "dci" in wanted and opts.dci_probe == "gbt"
+    if gbt_dci or "downstream_gbt" in wanted:
         kind = "hgb" if opts.fast else "gbt"
         dci, down = classifiers.classifier_scores(
             z, y, names, rng=rng, classifier=kind, params=opts.gbt_params,
             pruned_dims=pruned if "downstream_gbt" in wanted else None, **common,
         )  # fmt: skip
-        if "dci" in wanted:
+        if gbt_dci:
             results["dci"] = dci
         if "downstream_gbt" in wanted:
             results["downstream_gbt"] = down
+    if "dci" in wanted and not gbt_dci:
+        results["dci"] = probes.dci_regression(
+            z, y, names, rng=rng, probe=opts.dci_probe, formula=opts.dci_formula, n_jobs=opts.n_jobs
+        )
     if "downstream_mlp" in wanted:
         results["downstream_mlp"] = classifiers.classifier_scores(
             z, y, names, rng=rng, classifier="mlp", params=opts.mlp_params, pruned_dims=pruned, **common
         )[1]
+    review_profile = opts.profile == "zaidi2020"
     if "mig" in wanted:
-        results["mig"] = information.mig(z, y, names, n_bins=opts.n_bins)
+        mig = review.review_mig if review_profile else information.mig
+        results["mig"] = mig(z, y, names, n_bins=opts.n_bins)
     if "sap" in wanted:
         results["sap"] = classifiers.sap(z, y, names, rng=rng, c=opts.sap_c, **common)
     if "modularity" in wanted:
-        results["modularity"] = information.modularity_explicitness(
-            z, y, names, rng=rng, n_bins=opts.n_bins, **common
-        )
+        if review_profile:
+            results["modularity"] = review.review_modularity(z, y, names, n_bins=opts.n_bins)
+        else:
+            results["modularity"] = information.modularity_explicitness(
+                z, y, names, rng=rng, n_bins=opts.n_bins, **common
+            )
     if "unsupervised" in wanted:
         results["unsupervised"] = information.unsupervised_scores(z, n_bins=opts.n_bins)
+    _run_new_metrics(results, z, y, names, wanted, opts, rng)
     return results
 
 
-def _package(results: dict, wanted, opts, names, dropped, z, caught) -> dict:
+def _run_new_metrics(results: TimedResults, z, y, names, wanted, opts: SuiteOptions, rng) -> None:
+    """The review's information metrics, IRS, Z-max variance, InfoMEC and DCI-ES, into ``results``."""
+    binned = {"binning": opts.binning, "n_bins": opts.n_bins}
+    for name, fn in (("mig_sup", review.mig_sup), ("jemmig", review.jemmig), ("dcimig", review.dcimig)):
+        if name in wanted:
+            results[name] = fn(z, y, names, **binned)
+    if "irs" in wanted:
+        results["irs"] = review.irs(
+            z, y, names, diff_quantile=opts.irs_diff_quantile, bin_factors=opts.irs_bin_factors,
+            n_bins=opts.n_bins,
+        )  # fmt: skip
+    if "z_max_variance" in wanted:
+        results["z_max_variance"] = review.z_max_variance(z, y, names, rng=rng)
+    if "z_min_variance" in wanted:
+        results["z_min_variance"] = review.z_min_variance(z, y, names, rng=rng)
+    if "infomec" in wanted:
+        results["infomec"] = infomec_metric.infomec(
+            z, y, names, rng=rng, n_neighbors=opts.infomec_n_neighbors, n_jobs=opts.n_jobs
+        )
+    if "dci_es" in wanted:
+        results["dci_es"] = probes.dci_es(
+            z, y, names, rng=rng, depths=opts.dci_es_depths, n_estimators=opts.dci_es_trees,
+            n_train=opts.n_train, n_test=opts.n_test, n_jobs=opts.n_jobs,
+        )  # fmt: skip
+
+
+def _package(results: TimedResults, wanted, opts, names, dropped, z, caught) -> dict:
     from disentkit.config import environment_info
 
     ordered = {name: results[name].to_dict() for name in wanted if name in results}
@@ -169,7 +265,9 @@ def _package(results: dict, wanted, opts, names, dropped, z, caught) -> dict:
             "n_samples": int(z.shape[0]),
             "n_dims": int(z.shape[1]),
             "settings": dataclasses.asdict(opts),
+            "profile": opts.profile,
             "comparable_with_published": not opts.fast,
+            "seconds": {name: results.seconds[name] for name in ordered},
             "warnings": messages,
             "environment": environment_info(),
         }
