@@ -86,13 +86,13 @@ def main() -> None:
         "",
         f"Date: {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC. Machine: {platform.processor() or platform.machine()}, "
         f"{env['cpu_count']} CPUs; torch {env['torch']}, scikit-learn {env['scikit-learn']}.",
-        f"Command: `python {' '.join(sys.argv)}` (each seed = `disentkit quickstart --seed N --out ROOT/seedN`).",
+        f"Command: `python {' '.join(sys.argv)}` (each seed = `disentkit quickstart --seed N --baseline --out ROOT/seedN`).",
         "",
     ]
     for seed in args.seeds:
         out = args.root / f"seed{seed}"
         start = time.perf_counter()
-        run_quickstart(out, seed=seed)
+        run_quickstart(out, seed=seed, baseline=True)
         lines += seed_section(out, seed, time.perf_counter() - start)
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text("\n".join(lines))

@@ -19,7 +19,7 @@ def quickstart(tmp_path_factory):
     from disentkit.transfer.quickstart import run_quickstart
 
     out = tmp_path_factory.mktemp("slow") / "qs"
-    report = run_quickstart(out, device="cpu", seed=SEED)
+    report = run_quickstart(out, device="cpu", seed=SEED, baseline=True)
     return out, report
 
 
@@ -33,15 +33,17 @@ def test_quickstart_end_to_end_and_reuse(quickstart):
     source_ckpt = out / "source" / "checkpoints" / "best.safetensors"
     ckpt_stamp = source_ckpt.stat().st_mtime_ns
     results = {t: (out / t / "transfer.json").stat().st_mtime_ns for t in ("noisy-dsprites", "realphoto")}
-    run_quickstart(out, device="cpu", seed=SEED)  # every stage reused: nothing retrained
+    run_quickstart(out, device="cpu", seed=SEED, baseline=True)  # every stage reused: nothing retrained
     assert source_ckpt.stat().st_mtime_ns == ckpt_stamp
     assert {t: (out / t / "transfer.json").stat().st_mtime_ns for t in results} == results
 
 
-def test_the_source_reaches_its_targets_on_dsprites(quickstart):
+def test_the_source_reaches_its_targets_and_beats_its_baseline_on_dsprites(quickstart):
     out, _ = quickstart
     evaluation = json.loads((out / "source" / "evaluation.json").read_text())
     assert evaluation["omes"]["omes"] >= 0.5 and evaluation["mig"]["mig"] >= 0.25, evaluation["omes"]["omes"]
+    claim_a = json.loads((out / "findings.json").read_text())["findings"][0]
+    assert claim_a["claim"] == "a" and claim_a["holds"] is True
 
 
 @pytest.mark.parametrize("target", ["noisy-dsprites", "realphoto"])

@@ -348,7 +348,8 @@ def _run(config, out, model, optimizer, objective, stream, identity, state, devi
                         "steps_per_s": rate,
                     }
                     logger.log(done, values)
-                    bar.update(task, completed=done, rate=f"{rate:.1f}", loss=f"{values['loss']:.1f}")
+                    loss = f"{values['loss']:.1f}, {active} active latents"
+                    bar.update(task, completed=done, rate=f"{rate:.1f}", loss=loss)
                     last_time, last_step = now, done
                     if collapse is not None:  # before any checkpoint of the collapsed model
                         write_collapse(out, collapse)

@@ -3,7 +3,7 @@
 Stages (each reused when already finished; ``fresh=True`` redoes them)::
 
     OUT/source/           the cpu-quick weakly supervised source on dSprites   (marker: source/.done)
-    OUT/baseline/         an unsupervised β-VAE with the same budget           (marker: baseline/.done)
+    OUT/baseline/         with baseline=True: a β-VAE with the same budget     (marker: baseline/.done)
     OUT/*/evaluation.json both evaluated on dSprites: OMES/OS/MES per factor, MIG, DCI, S
     OUT/noisy-dsprites/   transfer dSprites → Noisy-dSprites         (transfer.json, status finished)
     OUT/realphoto/        transfer dSprites → real photographs       (idem)
@@ -106,7 +106,7 @@ def run_quickstart(
     fresh: bool = False,
     device: str = "auto",
     seed: int = 0,
-    baseline: bool = True,
+    baseline: bool = False,
 ) -> Path:
     """Run every stage (reusing finished ones); returns the report's path."""
     from disentkit.report.html import build_report
