@@ -4,6 +4,11 @@ One quickstart run at ``SEED`` feeds the tests. They assert what the issue asks 
 seed: no target collapses, fine-tuning raises the mean downstream (histogram GBT) accuracy on both
 targets, the source reaches OMES ≥ 0.5 and MIG ≥ 0.25 on dSprites, and the Findings are computed
 from those numbers; a re-run reuses every stage.
+
+At ``SEED`` 0 all of them hold, the Noisy-dSprites gain only just (HGB mean 27.9 → 28.0); seed 1
+loses 0.4 there (docs/results/quickstart-seeds-2026-12-06.md): at 400 fine-tuning steps that gain
+is within the draw's noise, and the Findings say so per seed. The run is deterministic at two
+threads, so this test checks that the job still produces this draw.
 """
 
 import json
