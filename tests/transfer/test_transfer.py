@@ -61,6 +61,9 @@ def test_rerun_reuses_finished_transfer(realphoto_transfer, tiny_source):
         TransferConfig(source=str(tiny_source), target="realphoto", **FAST), out, progress=False
     )
     assert again["after"] == json.loads(json.dumps(result["after"]))
+    # where it runs is not what it is: another device reuses the finished transfer too
+    elsewhere = TransferConfig(source=str(tiny_source), target="realphoto", **(FAST | {"device": "auto"}))
+    assert run_transfer(elsewhere, out, progress=False)["after"] == again["after"]
     assert (out / "transfer.json").stat().st_mtime_ns == stamp
 
 

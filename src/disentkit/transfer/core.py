@@ -301,11 +301,7 @@ def check_out_dir(config: TransferConfig, out: Path) -> dict | None:
         return None  # empty, or a transfer killed before its first results
     previous = read_results(out)
     wanted = to_dict(config)
-    differ = {
-        k
-        for k in wanted.keys() | previous.get("config", {}).keys()
-        if wanted.get(k) != previous["config"].get(k)
-    }
+    differ = _differences(previous.get("config", {}), wanted)
     if not differ:
         return previous if previous.get("status") in FINISHED else None
     if differ == {"steps"} and wanted["steps"] > previous["config"]["steps"]:
@@ -323,8 +319,14 @@ def finished_transfer(config: TransferConfig, out_dir: str | Path) -> dict | Non
     if not (path / RESULTS).exists():
         return None
     previous = read_results(path)
-    same = previous.get("config") == to_dict(config.validate())
+    same = not _differences(previous.get("config", {}), to_dict(config.validate()))
     return previous if same and previous.get("status") in FINISHED else None
+
+
+def _differences(saved: dict, wanted: dict) -> set[str]:
+    """Config fields that differ, the device aside: where a transfer runs is not what it is."""
+    keys = (saved.keys() | wanted.keys()) - {"device"}
+    return {k for k in keys if saved.get(k) != wanted.get(k)}
 
 
 def _check_source_alive(source, adapter, images) -> int:
