@@ -264,6 +264,10 @@ def test_dead_source_foreign_folder_and_unreadable_target_are_one_line(tiny_sour
         with pytest.raises(DisentkitError, match=message):
             run_transfer(config, out, progress=False)
         assert not out.exists()  # refused before anything was written
+    # --fresh replaces a transfer only once the new one can be made: a dead source leaves it whole
+    with pytest.raises(DisentkitError, match="no active latent"):
+        dead_config = TransferConfig(source=str(dead), target="noisy-dsprites", **FAST)
+        run_transfer(dead_config, kept, progress=False, fresh=True)
     mine = tmp_path / "mine"
     mine.mkdir()
     (mine / "notes.txt").write_text("mine")

@@ -24,6 +24,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -290,15 +291,15 @@ def _say(enabled: bool, message: str, style: str = "bold") -> None:
         Console(stderr=True).print(f"[{style}]{message}[/]")
 
 
-def check_out_dir(config: TransferConfig, out: Path) -> dict | None:
+def check_out_dir(config: TransferConfig, out: Path, fresh: bool = False) -> dict | None:
     """The finished results in ``out`` when they are exactly ``config``'s; None to (re)run.
 
-    Refuses, with one line, a folder that is not a transfer, or a transfer of another config
-    (another fine-tune count may continue: more steps resume the fine-tune).
+    Refuses, with one line, a folder that is not a transfer, or — unless ``fresh`` (the transfer
+    there is to be replaced) — a transfer of another config (more steps resume the fine-tune).
     """
     refuse_foreign_folder(out, "a transfer", lambda folder: {p.name for p in folder.iterdir()} <= OWN_ENTRIES)
-    if not (out / RESULTS).exists():
-        return None  # empty, or a transfer killed before its first results
+    if fresh or not (out / RESULTS).exists():
+        return None  # empty, to be replaced, or a transfer killed before its first results
     previous = read_results(out)
     wanted = to_dict(config)
     differ = _differences(previous.get("config", {}), wanted)
@@ -329,23 +330,19 @@ def _differences(saved: dict, wanted: dict) -> set[str]:
     return {k for k in keys if saved.get(k) != wanted.get(k)}
 
 
-def _check_source_alive(source, adapter, images) -> int:
-    """The source's active latents on the target; a source without any cannot be transferred."""
-    from disentkit.train.guard import count_active
-    from disentkit.transfer.evaluate import kl_per_dim
-
+def _check_source_alive(source, adapter, before: dict) -> None:
+    """A source the collapse guard stopped, or with no active latent on the target, has nothing to
+    transfer."""
     collapse = read_collapse(source.path)
     if collapse is not None:
         raise DisentkitError(
             f"source {source.path} stopped at a posterior collapse (step {collapse.step}): retrain it; {ADVICE}"
         )
-    active = count_active(kl_per_dim(source, images[:1000]))
-    if active == 0:
+    if before["active_dims"] == 0:
         raise DisentkitError(
             f"source {source.path} has no active latent on {adapter.name} (every latent's KL to the prior "
             f"is below {ACTIVE_KL} nats): there is nothing to transfer — it collapsed or barely trained; retrain it"
         )
-    return active
 
 
 def run_transfer(
@@ -365,13 +362,7 @@ def run_transfer(
     config = config.validate()
     out = Path(out_dir)
     cfg = to_dict(config)
-    if fresh and (out / RESULTS).exists():  # only what a transfer wrote: anything else stays
-        import shutil
-
-        shutil.rmtree(out / FINETUNE, ignore_errors=True)
-        for name in (RESULTS, SAMPLES):
-            (out / name).unlink(missing_ok=True)
-    previous = check_out_dir(config, out)
+    previous = check_out_dir(config, out, fresh)
     if previous is not None:
         return previous
     source = load_source(config.source, config.device)
@@ -380,7 +371,6 @@ def run_transfer(
     if config.weak and not adapter.labelled:
         raise DisentkitError(f"--weak needs a target with factors (weak pairs); {adapter.name} has none")
     images, factors, unlabelled_data = _eval_sample(adapter, config)
-    active = _check_source_alive(source, adapter, images)
     names = list(adapter.factor_names) if adapter.labelled else None
     n_train, n_test = config.split
     scoring = {
@@ -408,6 +398,11 @@ def run_transfer(
     }
     with _status(progress, f"evaluating the source model on {adapter.name} (before)"):
         payload["before"] = evaluate(source, images, factors, names, pairs_from=recorder, **scoring)
+    _check_source_alive(source, adapter, payload["before"])  # before anything is written
+    if fresh:  # only what a transfer wrote: anything else in the folder stays
+        shutil.rmtree(out / FINETUNE, ignore_errors=True)
+        for name in (RESULTS, SAMPLES):
+            (out / name).unlink(missing_ok=True)
     out.mkdir(parents=True, exist_ok=True)
     _save_samples(out, images, factors)
     _write_results(out, payload)
@@ -417,11 +412,11 @@ def run_transfer(
         else unlabelled_data
     )
     try:
-        run = _finetune(out, source, adapter, config, data, progress, active)
+        run = _finetune(out, source, adapter, config, data, progress, payload["before"]["active_dims"])
     except PosteriorCollapsed as exc:
         run = out / FINETUNE
         payload["collapse"] = dataclasses.asdict(exc.collapse)
-        payload["warnings"].append(f"{exc} ({ADVICE})")
+        payload["warnings"].append(str(exc))
         _say(progress, f"warning: {exc}", "bold red")
     except BaseException as exc:  # keep "before"; say what failed, then let the error through
         payload |= {"status": "failed", "error": f"{type(exc).__name__}: {exc}"}

@@ -24,16 +24,6 @@ def _seed(seed: int, stream: int) -> np.random.Generator:
     return np.random.default_rng([seed, stream])
 
 
-def _kl(mu: np.ndarray, logvar: np.ndarray) -> np.ndarray:
-    """KL of each posterior to N(0, 1), per example and latent."""
-    return 0.5 * (np.exp(logvar) + mu**2 - 1.0 - logvar)
-
-
-def kl_per_dim(model, images: np.ndarray) -> np.ndarray:
-    """Mean KL to the prior of each latent over ``images``."""
-    return _kl(*model.encode(images)).mean(axis=0)
-
-
 def reconstruction_and_kl(model, images: np.ndarray) -> dict:
     """Mean Bernoulli reconstruction loss (summed over pixels) of the posterior means, and KL per dim."""
     mu, logvar = model.encode(images)
@@ -41,7 +31,7 @@ def reconstruction_and_kl(model, images: np.ndarray) -> dict:
     target = torch.from_numpy(images.astype(np.float32) / 255.0)
     pred = torch.from_numpy(recon).clamp(1e-6, 1 - 1e-6)
     bce = F.binary_cross_entropy(pred, target, reduction="none").flatten(1).sum(1)
-    kl = _kl(mu, logvar)
+    kl = 0.5 * (np.exp(logvar) + mu**2 - 1.0 - logvar)
     return {
         "reconstruction": float(bce.mean()),
         "kl_per_dim": kl.mean(axis=0).tolist(),
