@@ -84,11 +84,11 @@ def main() -> None:
             }
             scores = quick_scores(run, dataset, checkpoint="latest", device=args.device)
             row.update(
-                mig=round(scores["mig"], 3),
-                omes=round(scores["omes"], 3),
-                omes_per_factor=[round(v, 2) for v in scores["omes_per_factor"]],
-                mean_std=[round(v, 3) for v in scores["mean_std"]],
-                posterior_var=[round(v, 2) for v in scores["posterior_var"]],
+                mig=round(scores.value("mig", "mig"), 3),
+                omes=round(scores.value("omes", "omes"), 3),
+                omes_per_factor=[round(v, 2) for v in scores.value("omes", "omes_per_factor")],
+                mean_std=[round(v, 3) for v in scores.posterior["mean_std"]],
+                posterior_var=[round(v, 2) for v in scores.posterior["posterior_var"]],
             )
             print(json.dumps(row), flush=True)
             with open(args.out / "draws.jsonl", "a") as f:

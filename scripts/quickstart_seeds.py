@@ -17,18 +17,22 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+from disentkit.metrics.evaluation import read_evaluation
+from disentkit.transfer.findings import phase
+from disentkit.transfer.results import read_results
+
 
 def pct(value) -> str:
     return "–" if value is None else f"{100 * value:.1f}"
 
 
-def _pairs(before: dict, after: dict):
+def _pairs(before, after):
     """``get → "before → after"`` for one transfer's two evaluations."""
 
     def pair(get) -> str:
         try:
             later = pct(get(after)) if after else "–"
-        except (KeyError, TypeError):
+        except (KeyError, TypeError, AttributeError):
             later = "–"
         return f"{pct(get(before))} → {later}"
 
@@ -44,11 +48,11 @@ def seed_section(out: Path, seed: int, seconds: float) -> list[str]:
     for name in ("source", "baseline"):
         path = out / name / "evaluation.json"
         if path.exists():
-            e = json.loads(path.read_text())
-            om = e["omes"]
+            e = read_evaluation(json.loads(path.read_text()))
+            om = e.metric("omes")
             lines.append(
-                f"| {name} | {pct(om['omes'])} | {pct(om['os'])} | {pct(om['mes'])} | {pct(e['mig']['mig'])} "
-                f"| {pct((e.get('dci') or {}).get('disentanglement'))} | {e['active_dims']} |"
+                f"| {name} | {pct(om['omes'])} | {pct(om['os'])} | {pct(om['mes'])} | {pct(e.value('mig', 'mig'))} "
+                f"| {pct(e.value('dci', 'disentanglement'))} | {e.active_dims} |"
             )
     lines += [
         "",
@@ -56,13 +60,14 @@ def seed_section(out: Path, seed: int, seconds: float) -> list[str]:
         "|---|---|---|---|---|---|---|",
     ]
     for target in ("noisy-dsprites", "realphoto"):
-        r = json.loads((out / target / "transfer.json").read_text())
-        b, a = r["before"], r.get("after") or {}
+        r = read_results(out / target)
+        b, a = phase(r, "before"), phase(r, "after")
         pair = _pairs(b, a)
+        after_active = "–" if a is None else a.active_dims
         lines.append(
-            f"| {target} | {r['status']} | {pair(lambda x: x['downstream']['hgb']['mean_test_accuracy_full'])} "
-            f"| {pair(lambda x: x['omes']['omes'])} | {pair(lambda x: x['dci']['disentanglement'])} "
-            f"| {pair(lambda x: x['mig']['mig'])} | {b['active_dims']} → {a.get('active_dims', '–')} |"
+            f"| {target} | {r['status']} | {pair(lambda x: x.value('downstream_hgb', 'mean_test_accuracy_full'))} "
+            f"| {pair(lambda x: x.value('omes', 'omes'))} | {pair(lambda x: x.value('dci', 'disentanglement'))} "
+            f"| {pair(lambda x: x.value('mig', 'mig'))} | {b.active_dims} → {after_active} |"
         )
     lines += ["", "Findings:", ""]
     for f in json.loads((out / "findings.json").read_text())["findings"]:
@@ -73,7 +78,7 @@ def seed_section(out: Path, seed: int, seconds: float) -> list[str]:
 
 def main() -> None:
     from disentkit.config import environment_info
-    from disentkit.transfer.quickstart import run_quickstart
+    from disentkit.quickstart.job import run_quickstart
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])

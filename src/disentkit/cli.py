@@ -22,6 +22,7 @@ def _register_all() -> None:
     from disentkit.data import commands as data_commands
     from disentkit.fragments import commands as fragments_commands
     from disentkit.metrics import commands as metrics_commands
+    from disentkit.quickstart import commands as quickstart_commands
     from disentkit.report import commands as report_commands
     from disentkit.sweep import commands as sweep_commands
     from disentkit.train import commands as train_commands
@@ -32,6 +33,7 @@ def _register_all() -> None:
         metrics_commands,
         train_commands,
         transfer_commands,
+        quickstart_commands,
         report_commands,
         fragments_commands,
         sweep_commands,

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 import disentkit
 from disentkit.cli import app, main
 from disentkit.errors import DisentkitError
-from disentkit.metrics import METRICS, evaluate_model, evaluate_representation
+from disentkit.metrics import METRICS, Evaluation, evaluate_model, evaluate_representation
 from disentkit.metrics.suite import SuiteOptions
 
 from .conftest import ToyDataset, identity_encoder
@@ -44,8 +44,10 @@ def test_evaluate_representation_records_everything(arrays):
     out = evaluate_representation(
         z, y, ["a", "b", "c"], metrics="omes,dci,downstream_gbt,mig,modularity", rng=np.random.default_rng(0),
         gbt_params={"n_estimators": 5}, n_jobs=1, alpha=1.0,
-    )  # fmt: skip
+    ).to_dict()  # fmt: skip
     json.dumps(out, allow_nan=False)
+    assert out["schema"] == "disentkit.evaluation/1"
+    assert Evaluation.from_dict(json.loads(json.dumps(out))).summary() == out["summary"]  # round trip
     assert list(out["metrics"]) == ["omes", "dci", "downstream_gbt", "mig", "modularity"]
     assert out["metrics"]["modularity"]["settings"]["n_jobs"] == 1  # the suite's option reaches every metric
     assert out["settings"]["alpha"] == 1.0 and out["metrics"]["omes"]["settings"]["alpha"] == 1.0
@@ -61,7 +63,7 @@ def test_evaluate_model_uses_interventions():
     out = evaluate_model(
         identity_encoder, toy, n=600, rng=np.random.default_rng(0), metrics="omes,mig,factor_vae",
         omes_n_pairs=500, vote_n_train=200, vote_n_eval=100, vote_n_variance=300,
-    )  # fmt: skip
+    ).to_dict()  # fmt: skip
     assert out["metrics"]["omes"]["settings"]["mode"] == "intervention"
     assert out["metrics"]["omes"]["association"] == [0, 1, 2]
     assert out["metrics"]["factor_vae"]["eval_accuracy"] > 0.9
@@ -88,7 +90,7 @@ def test_cli_release_format_json_and_plots(tmp_path, arrays):
     data = json.loads(out_json.read_text())
     assert data["factor_names"] == ["shape", "scale", "position"]
     assert len(data["metrics"]["omes"]["S"]) == 4 and len(data["metrics"]["omes"]["S"][0]) == 3
-    assert data["inputs"]["which"] == "mean" and data["seed"] == 0
+    assert data["context"]["inputs"]["which"] == "mean" and data["context"]["seed"] == 0
     assert data["settings"] == json.loads(json.dumps(dataclasses.asdict(SuiteOptions())))  # unset: defaults
     for name in ("association_matrix.png", "omes_per_factor.png"):
         assert (tmp_path / "plots" / name).stat().st_size > 1000
@@ -184,7 +186,7 @@ def test_cli_model_mode(tmp_path, monkeypatch):
     assert result.exit_code == 0, result.output
     data = json.loads(out.read_text())
     assert data["metrics"]["omes"]["settings"]["mode"] == "intervention"
-    assert data["inputs"]["data"] == "toy"
+    assert data["context"]["inputs"]["data"] == "toy"
 
 
 @pytest.mark.slow
@@ -224,8 +226,10 @@ NEW_METRICS = "mig,modularity,mig_sup,jemmig,dcimig,irs,z_max_variance,infomec"
 def test_profiles_change_conventions_and_are_recorded(arrays):
     z, y = arrays
     run = {"metrics": NEW_METRICS, "rng": np.random.default_rng(0), "n_jobs": 1}
-    lib = evaluate_representation(z, y, **run)
-    review = evaluate_representation(z, y, **{**run, "rng": np.random.default_rng(0)}, profile="zaidi2020")
+    lib = evaluate_representation(z, y, **run).to_dict()
+    review = evaluate_representation(
+        z, y, **{**run, "rng": np.random.default_rng(0)}, profile="zaidi2020"
+    ).to_dict()
     assert lib["profile"] == "disentanglement_lib" and review["profile"] == "zaidi2020"
     assert review["settings"]["binning"] == "minmax" and review["settings"]["n_bins"] == 10
     assert review["metrics"]["mig_sup"]["settings"]["binning"] == "minmax"
@@ -236,14 +240,13 @@ def test_profiles_change_conventions_and_are_recorded(arrays):
     # an explicit option wins over the profile
     mixed = evaluate_representation(
         z, y, metrics="mig_sup", rng=np.random.default_rng(0), profile="zaidi2020", n_bins=5
-    )
+    ).to_dict()
     assert mixed["metrics"]["mig_sup"]["settings"]["n_bins"] == 5
     assert {"infomec.infom", "infomec.infoc", "infomec.infoe", "irs", "jemmig"} <= set(lib["summary"])
     assert list(lib["seconds"]) == list(lib["metrics"]) and all(t >= 0 for t in lib["seconds"].values())
-    from disentkit.sweep.kinds import normalize_metrics  # sweeps, correlate and the report read these
-
+    # sweeps, correlate and the report read these columns
     assert {"mig_sup", "jemmig", "dcimig", "irs", "z_max_variance", "infom", "infoc", "infoe"} <= set(
-        normalize_metrics(lib)
+        Evaluation.from_dict(lib).columns()
     )
     with pytest.raises(DisentkitError, match="unknown profile"):
         evaluate_representation(z, y, metrics="mig", rng=np.random.default_rng(0), profile="nope")

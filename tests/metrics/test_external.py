@@ -77,7 +77,10 @@ def test_encoder_factory_runs_every_kind_of_metric(toy_data, factory):
     assert code == 0
     assert data["metrics"]["omes"]["settings"]["mode"] == "intervention"
     assert data["metrics"]["omes"]["association"] == [0, 1, 2]
-    assert data["summary"]["irs"] > 0.5 and data["inputs"]["encoder"] == f"--encoder my_encoders:{factory}"
+    assert (
+        data["summary"]["irs"] > 0.5
+        and data["context"]["inputs"]["encoder"] == f"--encoder my_encoders:{factory}"
+    )
 
 
 @pytest.mark.parametrize(

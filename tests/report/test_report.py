@@ -114,7 +114,7 @@ def test_report_puts_collapses_findings_and_the_source_evaluation_first(report, 
         eval_size=600,
         n_pairs=50,
     )
-    (source / "evaluation.json").write_text(json.dumps(evaluation, default=lambda a: np.asarray(a).tolist()))
+    (source / "evaluation.json").write_text(json.dumps(evaluation.to_dict()))
     collapsed = tmp_path / "collapsed"
     shutil.copytree(report.parent / "noisy", collapsed)
     result = json.loads((collapsed / "transfer.json").read_text())

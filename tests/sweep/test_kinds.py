@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from disentkit.sweep.kinds import _classifiers, normalize_metrics
+from disentkit.metrics.evaluation import read_evaluation
+from disentkit.sweep.kinds import _classifiers
+
+
+def normalize_metrics(raw):  # the sweep's columns, through the one reader
+    return read_evaluation(raw).columns()
+
 
 NAMES = ["shape", "scale"]
 OMES = {

@@ -45,7 +45,7 @@ def quick_scores(tmp_path_factory):
         return {
             name: scores(
                 train(config, tmp / name.replace("/", "-"), dataset=dataset, progress=False), dataset
-            )
+            ).summary()
             for name, config in configs.items()
         }
     finally:

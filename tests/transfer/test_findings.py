@@ -1,5 +1,6 @@
 """The findings' rules on hand-made results: every verdict follows from the numbers, both ways."""
 
+from disentkit.metrics.evaluation import Evaluation
 from disentkit.transfer.findings import (
     explicitness_rises,
     kept,
@@ -10,13 +11,14 @@ from disentkit.transfer.findings import (
 )
 
 
-def scores(acc, omes, per_factor=(0.5, 0.5), dci=0.3):
-    return {
-        "downstream": {"hgb": {"mean_test_accuracy_full": acc, "test_accuracy_full": [acc, acc]}},
+def scores(acc, omes, per_factor=(0.5, 0.5), dci=0.3, mig=None):
+    metrics = {
+        "downstream_hgb": {"mean_test_accuracy_full": acc, "test_accuracy_full": [acc, acc]},
         "omes": {"omes": omes, "os": omes, "mes": omes, "omes_per_factor": list(per_factor)},
         "dci": {"disentanglement": dci},
-        "mig": {"mig": omes / 2},
+        "mig": {"mig": omes / 2 if mig is None else mig},
     }
+    return Evaluation(metrics=metrics).to_dict()
 
 
 def payload(target, names, before, after, status="complete", source_factors=("a", "b")):
@@ -37,7 +39,7 @@ def test_the_keep_rule():
 
 def test_claim_a_needs_both_scores_higher():
     assert source_beats_baseline(scores(0.5, 0.6), scores(0.5, 0.3)).holds is True
-    worse_mig = scores(0.5, 0.6) | {"mig": {"mig": 0.01}}
+    worse_mig = scores(0.5, 0.6, mig=0.01)
     assert source_beats_baseline(worse_mig, scores(0.5, 0.3)).holds is False
     assert source_beats_baseline(scores(0.5, 0.6), None).holds is None
 

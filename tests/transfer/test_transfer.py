@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 
 from disentkit.errors import DisentkitError
+from disentkit.tables import cell
 from disentkit.train.checkpoint import load_checkpoint
 from disentkit.transfer.adapt import HeldOut, TargetAdapter, adapt_images
-from disentkit.transfer.core import TransferConfig, cell, read_results, run_transfer
+from disentkit.transfer.core import TransferConfig, read_results, run_transfer
 
 FAST = {"steps": 3, "batch": 8, "eval_size": 900, "omes_pairs": 20, "classifiers": ("hgb",), "device": "cpu"}
 
@@ -32,13 +33,14 @@ def test_results_before_after_and_table(realphoto_transfer):
     assert result["status"] == "complete"
     assert read_results(out)["status"] == "complete"
     for stage in ("before", "after"):
-        scores = result[stage]
-        assert len(scores["downstream"]["hgb"]["test_accuracy_full"]) == 5
+        assert result[stage]["schema"] == "disentkit.evaluation/1"
+        scores = result[stage]["metrics"]
+        assert len(scores["downstream_hgb"]["test_accuracy_full"]) == 5
         assert 0.0 <= scores["omes"]["omes"] <= 1.0 and "S" in scores["omes"]
         assert "disentanglement" in scores["dci"] and "mig" in scores["mig"]
-        assert len(scores["kl_per_dim"]) == 10
+        assert len(result[stage]["posterior"]["kl_per_dim"]) == 10
     # the fine-tuned model is a different model: its codes (hence scores) moved
-    assert result["before"]["kl_per_dim"] != result["after"]["kl_per_dim"]
+    assert result["before"]["posterior"]["kl_per_dim"] != result["after"]["posterior"]["kl_per_dim"]
     rows = result["table"]
     assert [r["factor"] for r in rows] == ["object", "rotation", "scale", "pos_x", "pos_y", "All"]
     assert "(" in rows[0]["HGB full"] and "DCI" in rows[-1] and "MIG" in rows[-1]
@@ -98,7 +100,7 @@ def test_failed_finetune_keeps_before(tiny_source, tmp_path, monkeypatch):
     def boom(*args, **kwargs):
         raise DisentkitError("disk full")
 
-    monkeypatch.setattr(core, "_finetune", boom)
+    monkeypatch.setattr(core, "finetune", boom)
     out = tmp_path / "t"
     with pytest.raises(DisentkitError, match="disk full"):
         run_transfer(
@@ -106,7 +108,7 @@ def test_failed_finetune_keeps_before(tiny_source, tmp_path, monkeypatch):
         )
     saved = read_results(out)
     assert saved["status"] == "failed" and "disk full" in saved["error"]
-    assert saved["before"]["downstream"]["hgb"]["mean_test_accuracy_full"] > 0
+    assert saved["before"]["metrics"]["downstream_hgb"]["mean_test_accuracy_full"] > 0
 
 
 def test_missing_and_incomplete_source(tmp_path, tiny_source):
@@ -131,7 +133,7 @@ def test_bad_target_and_sizes(tmp_path, tiny_source):
 
 def test_weak_needs_labels():
     from disentkit.train.config import TrainConfig
-    from disentkit.transfer.core import _finetune_config
+    from disentkit.transfer.finetune import finetune_config as _finetune_config
 
     source = TrainConfig(method="ada-gvae", beta=2.0, agreement=1.0, sparsity=8.0)
     weak = _finetune_config(source, TransferConfig(source="s", target="t", weak=True), 1, labelled=True)
@@ -157,10 +159,11 @@ def test_unlabelled_image_folder_target(tiny_source, tmp_path, rng):
     result = run_transfer(config, out, progress=False)
     assert result["status"] == "complete" and not result["target"]["labelled"]
     assert (
-        "downstream" not in result["after"]
-        and "gaussian_total_correlation" in result["after"]["unsupervised"]
+        not any(name.startswith("downstream") for name in result["after"]["metrics"])
+        and "gaussian_total_correlation" in result["after"]["metrics"]["unsupervised"]
     )
-    assert result["before"]["reconstruction"] > 0 and len(result["after"]["kl_per_dim"]) == 10
+    assert result["before"]["posterior"]["reconstruction"] > 0
+    assert len(result["after"]["posterior"]["kl_per_dim"]) == 10
     assert result["table"][0]["factor"] == "(no labels)"
     with pytest.raises(DisentkitError, match="has 420 images"):
         run_transfer(TransferConfig(source=str(tiny_source), target=str(folder), **FAST), tmp_path / "u")
@@ -179,7 +182,7 @@ def test_finetune_keeps_the_source_clipping(source_clip):
     """The loaded Adam moments were accumulated under the source's clipping; a different one would
     rescale every update (unclipped source + clip 1.0 left the encoder almost unchanged)."""
     from disentkit.train.config import TrainConfig
-    from disentkit.transfer.core import _finetune_config
+    from disentkit.transfer.finetune import finetune_config as _finetune_config
 
     source = TrainConfig(method="ada-gvae", clip=source_clip)
     tuned = _finetune_config(source, TransferConfig(source="s", target="t"), 1, labelled=True)
@@ -195,8 +198,11 @@ def test_a_collapsing_finetune_is_stopped_reported_and_keeps_before(tiny_source,
     result = run_transfer(config, out, progress=False)
     assert result["status"] == "collapsed" == read_results(out)["status"]
     assert result["collapse"]["step"] < 40 and "posterior collapse" in result["warnings"][0]
-    assert result["before"]["active_dims"] > 0
-    assert "after" not in result or result["after"]["active_dims"] >= result["before"]["active_dims"] / 2
+    active = {
+        phase: result[phase]["posterior"]["active_dims"] for phase in ("before", "after") if phase in result
+    }
+    assert active["before"] > 0
+    assert "after" not in active or active["after"] >= active["before"] / 2
     tuned = (
         load_checkpoint(out / "finetune" / "checkpoints" / "latest.safetensors")
         if (out / "finetune" / "checkpoints" / "latest.safetensors").exists()
@@ -281,7 +287,7 @@ def test_dead_source_foreign_folder_and_unreadable_target_are_one_line(tiny_sour
 @pytest.mark.parametrize("method", ["factor-vae", "annealed-vae", "dip-vae-ii"])
 def test_study_method_sources_fine_tune_without_their_weights(method):
     from disentkit.train.config import TrainConfig
-    from disentkit.transfer.core import _finetune_config
+    from disentkit.transfer.finetune import finetune_config as _finetune_config
 
     source = TrainConfig(method=method, gamma=30.0 if method != "dip-vae-ii" else None, capacity_max=None)
     if method == "dip-vae-ii":

@@ -21,7 +21,7 @@ SEED = 0
 
 @pytest.fixture(scope="module")
 def quickstart(tmp_path_factory):
-    from disentkit.transfer.quickstart import run_quickstart
+    from disentkit.quickstart.job import run_quickstart
 
     out = tmp_path_factory.mktemp("slow") / "qs"
     report = run_quickstart(out, device="cpu", seed=SEED, baseline=True)
@@ -29,7 +29,7 @@ def quickstart(tmp_path_factory):
 
 
 def test_quickstart_end_to_end_and_reuse(quickstart):
-    from disentkit.transfer.quickstart import run_quickstart
+    from disentkit.quickstart.job import run_quickstart
 
     out, report = quickstart
     assert report.exists() and (out / "realphoto" / "transfer.json").exists()
@@ -45,7 +45,7 @@ def test_quickstart_end_to_end_and_reuse(quickstart):
 
 def test_the_source_reaches_its_targets_and_beats_its_baseline_on_dsprites(quickstart):
     out, _ = quickstart
-    evaluation = json.loads((out / "source" / "evaluation.json").read_text())
+    evaluation = json.loads((out / "source" / "evaluation.json").read_text())["metrics"]
     assert evaluation["omes"]["omes"] >= 0.5 and evaluation["mig"]["mig"] >= 0.25, evaluation["omes"]["omes"]
     claim_a = json.loads((out / "findings.json").read_text())["findings"][0]
     assert claim_a["claim"] == "a" and claim_a["holds"] is True
@@ -56,9 +56,9 @@ def test_no_collapse_and_finetuning_raises_accuracy(quickstart, target):
     out, _ = quickstart
     result = json.loads((out / target / "transfer.json").read_text())
     assert result["status"] == "complete" and not result["warnings"]
-    assert result["after"]["active_dims"] >= result["before"]["active_dims"] / 2
-    before = result["before"]["downstream"]["hgb"]["mean_test_accuracy_full"]
-    after = result["after"]["downstream"]["hgb"]["mean_test_accuracy_full"]
+    assert result["after"]["posterior"]["active_dims"] >= result["before"]["posterior"]["active_dims"] / 2
+    before = result["before"]["metrics"]["downstream_hgb"]["mean_test_accuracy_full"]
+    after = result["after"]["metrics"]["downstream_hgb"]["mean_test_accuracy_full"]
     assert after > before, (before, after)
     claim_b = next(f for f in result["findings"] if f["claim"] == "b")
     assert claim_b["holds"] is True and claim_b["evidence"][0]["after"] == after

@@ -12,6 +12,7 @@ __getattr__, __all__ = lazy_exports(
     __name__,
     {
         "_common": "MetricWarning",
+        "evaluation": "Evaluation read_evaluation",
         "classifiers": "DCIResult DownstreamResult SAPResult classifier_scores dci sap",
         "information": "MIGResult ModularityResult UnsupervisedResult mig modularity_explicitness "
         "unsupervised_scores",

@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import typer
 
 from disentkit.errors import DisentkitError
+
+if TYPE_CHECKING:
+    from disentkit.metrics.evaluation import Evaluation
 
 RELEASE_KEYS = ("mean", "sampled")
 #: what ``--plot`` writes into its folder
@@ -129,21 +133,21 @@ def factors_to_classes(values: np.ndarray) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------------- output
-def print_table(result: dict) -> None:
+def print_table(result: Evaluation) -> None:
     from rich.console import Console
     from rich.table import Table
 
     table = Table(title="disentkit evaluate", show_lines=False)
     table.add_column("metric")
     table.add_column("score", justify="right")
-    for key, value in result["summary"].items():
+    for key, value in result.summary().items():
         table.add_row(key, "n/a" if value is None else f"{value:.4f}")
     console = Console()
-    if result.get("profile", "disentanglement_lib") != "disentanglement_lib":
-        table.caption = f"profile: {result['profile']}"
+    if result.profile not in (None, "disentanglement_lib"):
+        table.caption = f"profile: {result.profile}"
     console.print(table)
-    if "omes" in result["metrics"]:
-        om = result["metrics"]["omes"]
+    if "omes" in result.metrics:
+        om = result.metrics["omes"]
         per = Table(title="OMES per factor")
         for col in ("factor", "OMES", "OS", "MES", "dimension"):
             per.add_column(col, justify="right" if col != "factor" else "left")
@@ -162,19 +166,19 @@ def print_table(result: dict) -> None:
                 "-" if dim is None else str(dim),
             )
         console.print(per)
-    if not result.get("comparable_with_published", True):
+    if not result.comparable_with_published:
         console.print("[yellow]fast mode: GBT scores are NOT comparable with published numbers[/]")
 
 
-def write_plots(result: dict, folder: Path) -> list[Path]:
+def write_plots(result: Evaluation, folder: Path) -> list[Path]:
     """Association-matrix heatmap (dims × factors, annotated) and per-factor OMES/OS/MES bars."""
     import matplotlib.pyplot as plt
 
     from disentkit.metrics.plots import association_figure, omes_bars_figure
 
-    if "omes" not in result["metrics"]:
+    if "omes" not in result.metrics:
         raise DisentkitError("--plot needs the omes metric (add it to --metrics)")
-    om = result["metrics"]["omes"]
+    om = result.metrics["omes"]
     folder.mkdir(parents=True, exist_ok=True)
     written = []
     for name, fig in zip(PLOT_FILES, (association_figure(om), omes_bars_figure({"": om})), strict=True):
@@ -185,7 +189,7 @@ def write_plots(result: dict, folder: Path) -> list[Path]:
 
 
 # ---------------------------------------------------------------------------- command
-def _from_files(representation, factors, which, metrics, rng, options) -> dict:
+def _from_files(representation, factors, which, metrics, rng, options) -> Evaluation:
     from disentkit.metrics.suite import evaluate_representation
 
     if factors is None:
@@ -193,11 +197,15 @@ def _from_files(representation, factors, which, metrics, rng, options) -> dict:
     z, _ = load_array(representation, which, "representation")
     y_raw, header = load_array(factors, which, "factors")
     result = evaluate_representation(z, factors_to_classes(y_raw), header, metrics, rng=rng, **options)
-    result["inputs"] = {"representation": str(representation), "factors": str(factors), "which": which}
+    result.context["inputs"] = {
+        "representation": str(representation),
+        "factors": str(factors),
+        "which": which,
+    }
     return result
 
 
-def _from_model(model, data, n, metrics, rng, options) -> dict:
+def _from_model(model, data, n, metrics, rng, options) -> Evaluation:
     import disentkit
     from disentkit.data.registry import get_dataset
     from disentkit.metrics.suite import evaluate_model
@@ -216,11 +224,11 @@ def _from_model(model, data, n, metrics, rng, options) -> dict:
     result = evaluate_model(
         lambda images: run.encode(images)[0], dataset, n, rng=rng, metrics=metrics, **options
     )
-    result["inputs"] = {"model": str(model), "data": data}
+    result.context["inputs"] = {"model": str(model), "data": data}
     return result
 
 
-def _from_encoder(encode, label: str, data, n, metrics, rng, options) -> dict:
+def _from_encoder(encode, label: str, data, n, metrics, rng, options) -> Evaluation:
     """An encoder trained elsewhere (``--encoder`` / ``--torchscript``) on a dataset: every metric."""
     from disentkit.data.registry import get_dataset
     from disentkit.metrics.suite import evaluate_model
@@ -228,7 +236,7 @@ def _from_encoder(encode, label: str, data, n, metrics, rng, options) -> dict:
     if data is None:
         raise DisentkitError(f"{label} needs --data NAME (the dataset to evaluate on)")
     result = evaluate_model(encode, get_dataset(data), n, rng=rng, metrics=metrics, **options)
-    result["inputs"] = {"encoder": label, "data": data}
+    result.context["inputs"] = {"encoder": label, "data": data}
     return result
 
 
@@ -316,11 +324,11 @@ def evaluate(
         else:
             encode, label = external.load_torchscript(torchscript), f"--torchscript {torchscript}"
         result = _from_encoder(encode, label, data, n, metrics or DEFAULT_MODEL_METRICS, rng, options)
-    result["seed"] = seed
+    result.context["seed"] = seed
     print_table(result)  # first: the scores reach the user even if a file below cannot be written
     if json_out is not None:
         try:
-            atomic_write_text(json_out, json.dumps(result, indent=2, allow_nan=False))
+            atomic_write_text(json_out, json.dumps(result.to_dict(), indent=2, allow_nan=False))
         except OSError as exc:
             raise writable_error(json_out, exc, "--json") from None
         typer.echo(f"wrote {json_out}")

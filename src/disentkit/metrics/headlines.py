@@ -6,7 +6,7 @@ A module of its own (no scikit-learn import) so the sweep's table code can read 
 from __future__ import annotations
 
 # Each metric's headline numbers: result key → column name in sweep tables
-# (``disentkit.sweep.kinds.normalize_metrics``; ``{kind}`` is the classifier that was fit, so a fast
+# (``Evaluation.columns``; ``{kind}`` is the classifier that was fit, so a fast
 # suite's downstream_gbt lands in ``acc.hgb…``). ``summary`` names them ``metric.key``.
 DOWNSTREAM_COLUMNS = {
     "mean_test_accuracy_full": "acc.{kind}.full.mean",

@@ -4,7 +4,8 @@
 * :func:`evaluate_model` — samples and encodes observations from a dataset, runs the array metrics
   and the interventional ones (OMES intervention mode, BetaVAE, FactorVAE).
 
-Both return plain dicts (JSON-safe) that carry every setting, the dropped factors and the warnings.
+Both return an :class:`~disentkit.metrics.evaluation.Evaluation` that carries every setting, the
+dropped factors and the warnings.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from disentkit.errors import DisentkitError, unknown_name
 from disentkit.metrics import classifiers, infomec_metric, information, interventional, probes, review
 from disentkit.metrics import omes_metric as omes
 from disentkit.metrics._common import MetricWarning, json_safe, prepare
-from disentkit.metrics.headlines import HEADLINES
+from disentkit.metrics.evaluation import Evaluation
 
 #: name → (needs a dataset, one-line description)
 METRICS: dict[str, tuple[bool, str]] = {
@@ -148,15 +149,6 @@ def resolve_metrics(metrics: Iterable[str] | str, allow_interventional: bool) ->
     return list(dict.fromkeys(names))
 
 
-def summary(results: dict) -> dict[str, float | None]:
-    """Headline numbers ``{"omes": …, "dci.disentanglement": …}`` of a results dict."""
-    out = {}
-    for name, result in results.items():
-        for key in HEADLINES.get(name, {}):
-            out[name if key == name else f"{name}.{key}"] = result.get(key)
-    return out
-
-
 class TimedResults(dict):
     """Results that record, per metric, the seconds since the previous result was stored.
 
@@ -249,28 +241,25 @@ def _run_new_metrics(results: TimedResults, z, y, names, wanted, opts: SuiteOpti
         )  # fmt: skip
 
 
-def _package(results: TimedResults, wanted, opts, names, dropped, z, caught) -> dict:
+def _package(results: TimedResults, wanted, opts, names, dropped, z, caught) -> Evaluation:
     from disentkit.config import environment_info
 
-    ordered = {name: results[name].to_dict() for name in wanted if name in results}
     messages = list(dict.fromkeys(str(w.message) for w in caught))
     for message in messages:  # re-emit once each (every metric re-validates the same input)
         warnings.warn(message, MetricWarning, stacklevel=3)
-    return json_safe(
-        {
-            "summary": summary(ordered),
-            "metrics": ordered,
-            "factor_names": names,
-            "dropped_factors": dropped,
-            "n_samples": int(z.shape[0]),
-            "n_dims": int(z.shape[1]),
-            "settings": dataclasses.asdict(opts),
-            "profile": opts.profile,
-            "comparable_with_published": not opts.fast,
-            "seconds": {name: results.seconds[name] for name in ordered},
-            "warnings": messages,
-            "environment": environment_info(),
-        }
+    ordered = [name for name in wanted if name in results]
+    return Evaluation(
+        metrics={name: results[name].to_dict() for name in ordered},
+        factor_names=list(names),
+        dropped_factors=list(dropped),
+        n_samples=int(z.shape[0]),
+        n_dims=int(z.shape[1]),
+        settings=json_safe(dataclasses.asdict(opts)),
+        profile=opts.profile,
+        comparable_with_published=not opts.fast,
+        seconds={name: results.seconds[name] for name in ordered},
+        warnings=messages,
+        environment=environment_info(),
     )
 
 
@@ -291,7 +280,7 @@ def evaluate_representation(
     *,
     rng: np.random.Generator,
     **options,
-) -> dict:
+) -> Evaluation:
     """Run array metrics on a labelled sample.
 
     Parameters
@@ -310,9 +299,9 @@ def evaluate_representation(
 
     Returns
     -------
-    dict
-        ``summary``, ``metrics`` (each result's ``to_dict()``), ``settings``, ``warnings``,
-        ``environment`` and more; JSON-safe (NaN → ``None``).
+    Evaluation
+        ``metrics`` (each result's ``to_dict()``), ``settings``, ``warnings``, ``environment`` and
+        more; ``to_dict()`` is JSON-safe (NaN → ``None``).
     """
     wanted, opts = _setup(rng, metrics, options, allow_interventional=False)
     with warnings.catch_warnings(record=True) as caught:
@@ -331,7 +320,7 @@ def evaluate_model(
     metrics: Iterable[str] | str = DEFAULT_MODEL_METRICS,
     batch_size: int = 1000,
     **options,
-) -> dict:
+) -> Evaluation:
     """Evaluate an encoder on a ground-truth dataset.
 
     Samples ``n`` factor vectors, renders and encodes them (``encode(images uint8 (n,H,W,C)) ->
@@ -359,5 +348,5 @@ def evaluate_model(
         if "factor_vae" in wanted:
             results["factor_vae"] = interventional.factor_vae_score(dataset, encode, rng=rng, settings=st)
     out = _package(results, wanted, opts, names, dropped, z, caught)
-    out["dataset"] = json_safe(dataset.describe())
+    out.dataset = json_safe(dataset.describe())
     return out

@@ -169,9 +169,14 @@ def _fmt(value) -> str:
     return "–" if value is None else f"{100 * value:.1f}"
 
 
-def evaluation_section(evaluation: dict) -> str:
-    """A run's scores on its own data: OMES/OS/MES overall and per factor, MIG, DCI, and S."""
-    om, names = evaluation["omes"], evaluation["omes"]["factor_names"]
+def evaluation_section(data: dict) -> str:
+    """A run's scores on its own data (an Evaluation dict): OMES/OS/MES overall and per factor, MIG,
+    DCI, and S."""
+    from disentkit.metrics.evaluation import read_evaluation
+
+    evaluation = read_evaluation(data, "the run's evaluation")
+    om = evaluation.metric("omes")
+    names = om["factor_names"]
     rows = [
         {
             "factor": name,
@@ -182,17 +187,18 @@ def evaluation_section(evaluation: dict) -> str:
         for f, name in enumerate(names)
     ]
     rows.append({"factor": "All", "OMES": _fmt(om["omes"]), "OS": _fmt(om["os"]), "MES": _fmt(om["mes"])})
-    dci = evaluation.get("dci") or {}
+    dci = evaluation.metric("dci") or {}
     rows[-1] |= {
-        "MIG": _fmt(evaluation["mig"]["mig"]),
+        "MIG": _fmt(evaluation.value("mig", "mig")),
         "DCI-D": _fmt(dci.get("disentanglement")),
         "DCI-C": _fmt(dci.get("completeness")),
         "DCI-I": _fmt(dci.get("informativeness")),
-        "active latents": str(evaluation.get("active_dims")),
+        "active latents": str(evaluation.active_dims),
     }
-    size = evaluation.get("evaluation", {})
+    size = evaluation.context.get("evaluation", {})
+    dataset = (evaluation.dataset or {}).get("name")
     caption = (
-        f"<p>Scores ×100 on {html.escape(str(evaluation.get('dataset')))} (the run's training data): "
+        f"<p>Scores ×100 on {html.escape(str(dataset))} (the run's training data): "
         f"{size.get('size')} sampled images, {size.get('n_pairs')} OMES intervention pairs per factor.</p>"
     )
     return (
@@ -231,7 +237,8 @@ def training_section(run: Path) -> str:
 
 
 def transfer_section(folder: Path) -> str:
-    from disentkit.transfer.core import FINETUNE, SAMPLES, read_results
+    from disentkit.transfer.findings import phase
+    from disentkit.transfer.results import FINETUNE, SAMPLES, read_results, summary_rows
 
     result = read_results(folder)
     target = result["target"]["name"]
@@ -243,22 +250,22 @@ def transfer_section(folder: Path) -> str:
     for warning in result.get("warnings", []):
         parts.append(f"<div class='warn'>{html.escape(warning)}</div>")
     parts.append("<h3>Before / after fine-tuning (before×100 (+gain×100))</h3>")
-    from disentkit.transfer.core import summary_rows
-
     parts.append(_table(result.get("table") or summary_rows(result)))
     parts.append("<h3>Settings, adaptation and versions</h3>")
     parts.append(
         _pre({k: result[k] for k in ("config", "adaptation", "evaluation", "environment") if k in result})
     )
-    before, after = result.get("before"), result.get("after")
-    if names and before and "omes" in before:
+    before, after = phase(result, "before"), phase(result, "after")
+    before_omes = None if before is None else before.metric("omes")
+    after_omes = None if after is None else after.metric("omes")
+    if names and before_omes:
         parts.append("<h3>OMES association matrix S</h3>")
-        parts.append(_figure(_png(association_figure(before["omes"], "before")), "before"))
-        if after and "omes" in after:
-            parts.append(_figure(_png(association_figure(after["omes"], "after")), "after"))
+        parts.append(_figure(_png(association_figure(before_omes, "before")), "before"))
+        if after_omes:
+            parts.append(_figure(_png(association_figure(after_omes, "after")), "after"))
         parts.append("<h3>Per-factor OMES / OS / MES</h3>")
         parts.append(
-            _png(omes_bars_figure({"before": before["omes"]} | ({"after": after["omes"]} if after else {})))
+            _png(omes_bars_figure({"before": before_omes} | ({"after": after_omes} if after_omes else {})))
         )
     samples = folder / SAMPLES
     if samples.exists():
@@ -306,7 +313,7 @@ def findings_section(findings: list[dict]) -> str:
 def collapse_warnings(runs: list[Path]) -> list[str]:
     """Every collapse among the runs: training runs stopped by the guard, collapsed transfers."""
     from disentkit.train.guard import read_collapse
-    from disentkit.transfer.core import RESULTS, read_results
+    from disentkit.transfer.results import RESULTS, read_results
 
     warnings = []
     for run in runs:
@@ -331,7 +338,7 @@ def build_report(runs: list[str | Path], out: str | Path, findings: list[dict] |
     findings : list of dict, optional
         The findings to show (``Finding.to_dict()``); None: those of the transfer folders.
     """
-    from disentkit.transfer.core import RESULTS, read_results
+    from disentkit.transfer.results import RESULTS, read_results
 
     if not runs:
         raise DisentkitError("report needs at least one run or transfer folder")

@@ -177,13 +177,8 @@ def table_command(
     then the paper's findings with how many models each holds for."""
     import pandas as pd
 
-    from disentkit.sweep.results import (
-        findings_summary,
-        format_frame,
-        load_findings,
-        load_results,
-        transfer_tables,
-    )
+    from disentkit.sweep.results import findings_summary, load_findings, load_results, transfer_tables
+    from disentkit.tables import format_frame
 
     frame = load_results(results_dir, all_jobs=all_jobs)
     chosen = [c.strip() for c in classifiers.split(",") if c.strip()] if classifiers else None
@@ -205,7 +200,8 @@ def correlate_command(
     phase: str = typer.Option("all", help="Evaluations to use: all, source, before or after."),
 ) -> None:
     """Spearman rank correlation of OMES, OS, MES with DCI, MIG, BetaVAE, FactorVAE and accuracy."""
-    from disentkit.sweep.results import correlation_heatmap, correlation_table, format_frame, load_results
+    from disentkit.sweep.results import correlation_heatmap, correlation_table, load_results
+    from disentkit.tables import format_frame
 
     frame = load_results(results_dir, all_jobs=all_jobs)
     corr = correlation_table(frame, phase=phase)

@@ -2,21 +2,19 @@
 
 Each returns a plain dict that :func:`disentkit.sweep.results.load_results` reads back:
 ``{"kind", "source", "target", "dataset", "method", "beta", "seed", "evaluations": {phase:
-flat metrics}}`` where a phase is ``source`` (evaluate), or ``before`` / ``after`` (transfer), and
-flat metrics map names such as ``omes``, ``dci_disentanglement`` or ``gbt_acc.shape`` to numbers
-(see :func:`normalize_metrics`). The raw metric dicts are kept beside them (``metrics_raw.json``).
+columns}}`` where a phase is ``source`` (evaluate), or ``before`` / ``after`` (transfer), and the
+columns are :meth:`Evaluation.columns <disentkit.metrics.evaluation.Evaluation.columns>` (``omes``,
+``dci_disentanglement``, ``acc.gbt.full.shape`` …). The evaluate job keeps its whole Evaluation beside
+them (``metrics_raw.json``); a transfer job's are in its ``transfer/transfer.json``.
 """
 
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
-from typing import Any
 
-from disentkit.config import atomic_write_text, from_dict, to_dict
+from disentkit.config import atomic_write_text, from_dict
 from disentkit.errors import DisentkitError
-from disentkit.metrics.headlines import DOWNSTREAM_COLUMNS, HEADLINES
 from disentkit.sweep.jobs import register_job
 
 META_KEYS = ("source", "method", "beta", "seed")
@@ -79,15 +77,17 @@ def evaluate_job(config: dict, job_dir: Path) -> dict:
     }
     options.setdefault("n_jobs", 1)  # the sweep runs jobs in parallel; no process pools inside jobs
     rng = np.random.default_rng(int(config["seed"]))
-    raw = evaluate_model(model.representation, dataset, rng=rng, metrics=list(config["metrics"]), **options)
-    atomic_write_text(job_dir / "metrics_raw.json", json.dumps(to_dict(raw), indent=2, default=str))
+    evaluation = evaluate_model(
+        model.representation, dataset, rng=rng, metrics=list(config["metrics"]), **options
+    )
+    atomic_write_text(job_dir / "metrics_raw.json", json.dumps(evaluation.to_dict(), indent=2, default=str))
     return {
         "kind": "evaluate",
         **{k: config.get(k) for k in META_KEYS},
         "dataset": config["dataset"],
         "target": None,
-        "factor_names": list(raw.get("factor_names", [])),
-        "evaluations": {"source": normalize_metrics(raw)},
+        "factor_names": list(evaluation.factor_names or []),
+        "evaluations": {"source": evaluation.columns()},
     }
 
 
@@ -104,6 +104,7 @@ def transfer_job(config: dict, job_dir: Path) -> dict:
     ``config`` beyond the metadata: any ``TransferConfig`` field (``eval_size``, ``omes_pairs``,
     ``lr``, ``weak``, ``target_options`` …); β is the source model's, as in the paper.
     """
+    from disentkit.metrics.evaluation import read_evaluation
     from disentkit.transfer.core import TransferConfig, run_transfer
 
     _set_threads()
@@ -124,62 +125,10 @@ def transfer_job(config: dict, job_dir: Path) -> dict:
         "dataset": config["target"],
         "target": config["target"],
         "factor_names": (payload.get("target") or {}).get("factor_names"),
-        "evaluations": {phase: normalize_metrics(payload.get(phase) or {}) for phase in ("before", "after")},
+        "evaluations": {
+            phase: read_evaluation(payload[phase]).columns() if payload.get(phase) else {}
+            for phase in ("before", "after")
+        },
         "status": payload.get("status"),
         "findings": payload.get("findings", []),
     }
-
-
-# ---------------------------------------------------------------------------- metric normalising
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(float(value))
-
-
-def _per_factor(out: dict, prefix: str, names, values) -> None:
-    for name, value in zip(names or [], values or [], strict=False):
-        if _is_number(value):
-            out[f"{prefix}.{name}"] = float(value)
-
-
-def _scalars(out: dict, result: dict | None, mapping: dict[str, str]) -> None:
-    for key, column in mapping.items():
-        if result and _is_number(result.get(key)):
-            out[column] = float(result[key])
-
-
-def _downstream(out: dict, kind: str, result: dict | None) -> None:
-    if not result:
-        return
-    kind = str(result.get("classifier") or kind)  # "fast" suites fit hgb under downstream_gbt
-    names = result.get("factor_names")
-    _per_factor(out, f"acc.{kind}.full", names, result.get("test_accuracy_full"))
-    _per_factor(out, f"acc.{kind}.pruned", names, result.get("test_accuracy_pruned"))
-    _scalars(out, result, {key: column.format(kind=kind) for key, column in DOWNSTREAM_COLUMNS.items()})
-
-
-def normalize_metrics(raw: dict) -> dict[str, float]:
-    """One flat ``{column: number}`` from either metric layout in the library.
-
-    Accepts :func:`disentkit.metrics.evaluate_model`'s dict (results under ``metrics``,
-    downstream as ``downstream_gbt``) and the transfer's before/after dicts (results at the top,
-    downstream under ``downstream``). Columns: ``omes``, ``os``, ``mes`` (+ ``omes.<factor>``),
-    ``dci_disentanglement``, ``dci_completeness``, ``dci_informativeness``, ``mig``, ``sap``,
-    ``modularity``, ``explicitness``, ``betavae``, ``factorvae``,
-    ``acc.<gbt|mlp>.<full|pruned>.<factor>`` and ``.mean``, plus top-level numbers (e.g.
-    reconstruction, KL) as they are.
-    """
-    results = raw.get("metrics", raw) if isinstance(raw, dict) else {}
-    out: dict[str, float] = {k: float(v) for k, v in results.items() if _is_number(v)}
-    for name, columns in HEADLINES.items():
-        if not name.startswith("downstream_"):  # per-factor accuracies below, from either layout
-            _scalars(out, results.get(name), columns)
-    omes = results.get("omes")
-    if omes:
-        _per_factor(out, "omes", omes.get("factor_names"), omes.get("omes_per_factor"))
-    for kind in ("gbt", "mlp", "hgb"):
-        _downstream(
-            out, kind, results.get(f"downstream_{kind}") or (results.get("downstream") or {}).get(kind)
-        )
-    return out

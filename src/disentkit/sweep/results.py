@@ -2,7 +2,7 @@
 
 Every finished ``evaluate`` / ``transfer`` job contributes one row per evaluation phase
 (``source``; ``before`` / ``after`` fine-tuning). Metric columns follow
-:func:`disentkit.sweep.kinds.normalize_metrics`: scalars (``omes``, ``os``, ``mes``,
+:meth:`disentkit.metrics.evaluation.Evaluation.columns`: scalars (``omes``, ``os``, ``mes``,
 ``dci_disentanglement``, ``mig``, ``betavae``, ``factorvae``, …) and per-factor accuracies
 ``acc.<classifier>.<full|pruned>.<factor>``.
 """
@@ -18,6 +18,7 @@ import pandas as pd
 
 from disentkit.errors import DisentkitError
 from disentkit.sweep.store import read_json
+from disentkit.tables import check_format, format_frame, spread_cell, titled
 
 META_COLUMNS = ["job", "kind", "model", "source", "target", "dataset", "method", "beta", "seed", "phase"]
 TABLE_METRICS = {"OS": "os", "MES": "mes", "OMES": "omes", "DCI": "dci_disentanglement", "MIG": "mig"}
@@ -29,7 +30,6 @@ REFERENCE_METRICS = {
     "FactorVAE": "factorvae",
 }
 ACCURACY_COLUMNS = ("gbt", "hgb", "mlp")  # downstream accuracy: the first classifier present
-FORMATS = ("md", "csv", "latex")
 
 
 def load_results(results_dir, all_jobs: bool = False) -> pd.DataFrame:
@@ -192,22 +192,12 @@ def _record(pair, source, target, section, row, column, metric) -> dict:
 
 
 def _cell(record) -> str:
-    """``51.3 ± 2.1 (+16.7 ± 1.0)``; the ± part is omitted for a single model."""
-
-    def number(mean: float, std: float, signed: bool) -> str:
-        if math.isnan(mean):
-            return "–"
-        text = f"{mean:+.1f}" if signed else f"{mean:.1f}"
-        return text if math.isnan(std) else f"{text} ± {std:.1f}"
-
-    before = number(record["before_mean"], record["before_std"], signed=False)
-    gain = number(record["gain_mean"], record["gain_std"], signed=True)
-    return f"{before} ({gain})"
+    return spread_cell(record["before_mean"], record["before_std"], record["gain_mean"], record["gain_std"])
 
 
 def transfer_tables(frame: pd.DataFrame, fmt: str = "md", classifiers=None) -> str:
     """The paper's transfer tables as Markdown, CSV (tidy numbers) or LaTeX."""
-    _check_format(fmt)
+    check_format(fmt)
     summary = transfer_summary(frame, classifiers)
     if fmt == "csv":
         return summary.to_csv(index=False, float_format="%.4f")
@@ -228,7 +218,7 @@ def transfer_tables(frame: pd.DataFrame, fmt: str = "md", classifiers=None) -> s
             wide = wide.reindex(
                 index=list(dict.fromkeys(table["row"])), columns=list(dict.fromkeys(table["column"]))
             )
-            parts.append(_titled(titles[section], format_frame(wide.fillna("–"), fmt, index_name), fmt))
+            parts.append(titled(titles[section], format_frame(wide.fillna("–"), fmt, index_name), fmt))
     return "\n\n".join(parts)
 
 
@@ -313,44 +303,6 @@ def _baseline_claims(frame: pd.DataFrame) -> list[dict]:
 def _mean_std(values) -> str:
     mean, std = _stats(pd.Series(list(values), dtype=float) * 100)
     return f"{mean:.1f}" + ("" if math.isnan(std) else f" ± {std:.1f}")
-
-
-def _titled(title: str, body: str, fmt: str) -> str:
-    if fmt == "latex":
-        return f"% {title}\n{body}"
-    return f"**{title}**\n\n{body}"
-
-
-def _check_format(fmt: str) -> None:
-    if fmt not in FORMATS:
-        raise DisentkitError(f"unknown format {fmt!r}; valid formats: {', '.join(FORMATS)}")
-
-
-def format_frame(frame: pd.DataFrame, fmt: str, index_name: str = "") -> str:
-    """A DataFrame as a Markdown table, CSV or a LaTeX tabular (numbers to 3 decimals)."""
-    _check_format(fmt)
-    if fmt == "csv":
-        return frame.to_csv(index_label=index_name, float_format="%.4f")
-    header = [index_name, *map(str, frame.columns)]
-    rows = [
-        [str(idx), *(_text(v) for v in row)] for idx, row in zip(frame.index, frame.to_numpy(), strict=True)
-    ]
-    if fmt == "md":
-        lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-        return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows])
-    escape = lambda s: s.replace("_", r"\_").replace("%", r"\%").replace("±", r"$\pm$").replace("→", r"$\to$")  # noqa: E731
-    lines = [r"\begin{tabular}{l" + "r" * len(frame.columns) + "}", r"\toprule"]
-    lines.append(" & ".join(map(escape, header)) + r" \\")
-    lines.append(r"\midrule")
-    lines += [" & ".join(map(escape, r)) + r" \\" for r in rows]
-    lines += [r"\bottomrule", r"\end{tabular}"]
-    return "\n".join(lines)
-
-
-def _text(value) -> str:
-    if isinstance(value, (float, np.floating)):
-        return "–" if math.isnan(value) else f"{value:.3f}"
-    return str(value)
 
 
 # ------------------------------------------------------------------------------ correlation (Fig. 2)

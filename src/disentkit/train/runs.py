@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -17,6 +18,9 @@ from disentkit.train.checkpoint import load_checkpoint, restore
 from disentkit.train.config import TrainConfig
 
 CHECKPOINTS = ("best", "latest")
+
+if TYPE_CHECKING:
+    from disentkit.metrics.evaluation import Evaluation
 
 
 @dataclass
@@ -131,14 +135,17 @@ def load_run(path: str | Path, device=None, checkpoint: str = "best") -> Trained
 
 def quick_scores(
     run: str | Path, dataset, checkpoint: str = "best", n: int = 10_000, device: str = "cpu"
-) -> dict:
-    """MIG on ``n`` sampled points and intervention OMES (its default pairs per factor) of a run,
-    plus each latent's posterior-mean standard deviation and mean posterior variance on the points
-    (a collapsed latent: ≈ 0 and ≈ 1; OMES counts it as inactive below 0.05).
+) -> Evaluation:
+    """MIG on ``n`` sampled points and intervention OMES (its default pairs per factor) of a run, as
+    an :class:`~disentkit.metrics.evaluation.Evaluation` whose ``posterior`` also holds each
+    latent's posterior-mean standard deviation (``mean_std``) and mean posterior variance
+    (``posterior_var``) on the points (a collapsed latent: ≈ 0 and ≈ 1; OMES counts it as inactive
+    below 0.05).
 
     The fixed seeds (points 0, pairs 1) make two runs comparable on the same data: the scoring of
     the quick presets' slow test and of ``scripts/preset_draws.py``.
     """
+    from disentkit.metrics.evaluation import Evaluation
     from disentkit.metrics.information import mig
     from disentkit.metrics.omes_metric import omes_intervention
 
@@ -146,10 +153,12 @@ def quick_scores(
     images, factors = dataset.sample_observations(n, np.random.default_rng(0))
     result = omes_intervention(dataset, lambda x: model.encode(x)[0], rng=np.random.default_rng(1))
     mu, logvar = model.encode(images)
-    return {
-        "mig": float(mig(mu, factors).mig),
-        "omes": float(result.omes),
-        "omes_per_factor": [float(v) for v in result.omes_per_factor],
-        "mean_std": [float(v) for v in mu.std(0, ddof=1)],
-        "posterior_var": [float(v) for v in np.exp(logvar).mean(0)],
-    }
+    return Evaluation(
+        metrics={"omes": result.to_dict(), "mig": mig(mu, factors, dataset.factor_names).to_dict()},
+        posterior={"mean_std": mu.std(0, ddof=1).tolist(), "posterior_var": np.exp(logvar).mean(0).tolist()},
+        factor_names=list(dataset.factor_names),
+        n_samples=n,
+        n_dims=int(mu.shape[1]),
+        dataset={"name": dataset.name},
+        context={"run": str(run), "checkpoint": checkpoint, "step": model.step},
+    )

@@ -3,7 +3,8 @@
 Labelled targets: per-factor GBT (and MLP) accuracy with the full and the pruned representation
 (pruned = the OMES-associated dimensions), OMES / OS / MES overall and per factor with the
 association matrix S, DCI, MIG; plus what needs no labels. Unlabelled targets: reconstruction,
-KL per dimension and the unsupervised scores (Gaussian total / Wasserstein correlation, MI).
+KL per dimension and the unsupervised scores (Gaussian total / Wasserstein correlation, MI). Every
+result is an :class:`~disentkit.metrics.evaluation.Evaluation`.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from disentkit.metrics import MetricWarning
+from disentkit.metrics.evaluation import Evaluation
 from disentkit.models.vae import ACTIVE_KL
 
 CLASSIFIERS = ("gbt", "mlp", "hgb")
@@ -43,7 +45,7 @@ def reconstruction_and_kl(model, images: np.ndarray) -> dict:
 def unlabelled_scores(mu: np.ndarray) -> dict:
     from disentkit.metrics import unsupervised_scores
 
-    return unsupervised_scores(mu).to_dict()
+    return {"unsupervised": unsupervised_scores(mu).to_dict()}
 
 
 def omes_scores(model, mu, factors, names, *, seed: int, pairs_from=None, n_pairs: int = 10_000):
@@ -69,12 +71,13 @@ def labelled_scores(
     pairs_from=None,
     n_pairs: int = 10_000,
 ) -> dict:
-    """OMES, DCI, MIG and downstream accuracy (full and pruned) of one representation."""
+    """OMES, DCI, MIG and downstream accuracy (full and pruned) of one representation, by metric
+    name (``downstream_<classifier>``)."""
     from disentkit.metrics import classifier_scores, mig
 
     om = omes_scores(model, mu, factors, names, seed=seed, pairs_from=pairs_from, n_pairs=n_pairs)
     pruned = [int(d) for d in om.pruned_dims]
-    out: dict = {"omes": om.to_dict(), "mig": mig(mu, factors, names).to_dict(), "downstream": {}}
+    out: dict = {"omes": om.to_dict(), "mig": mig(mu, factors, names).to_dict()}
     for i, kind in enumerate(classifiers):
         dci, down = classifier_scores(
             mu,
@@ -87,7 +90,7 @@ def labelled_scores(
             n_test=n_test,
             n_jobs=1,
         )
-        out["downstream"][kind] = down.to_dict()
+        out[f"downstream_{kind}"] = down.to_dict()
         if dci is not None and "dci" not in out:
             out["dci"] = dci.to_dict()
     return out
@@ -105,7 +108,7 @@ def evaluate(
     n_test: int = 5_000,
     pairs_from=None,
     n_pairs: int = 10_000,
-) -> dict:
+) -> Evaluation:
     """Every score of ``model`` on one evaluation sample (labelled when ``factors`` is given).
 
     Parameters
@@ -122,10 +125,10 @@ def evaluate(
     """
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", MetricWarning)
-        result, mu = reconstruction_and_kl(model, images)
-        result["unsupervised"] = unlabelled_scores(mu)
+        posterior, mu = reconstruction_and_kl(model, images)
+        metrics = unlabelled_scores(mu)
         if factors is not None:
-            result |= labelled_scores(
+            metrics |= labelled_scores(
                 model,
                 mu,
                 factors,
@@ -137,8 +140,17 @@ def evaluate(
                 pairs_from=pairs_from,
                 n_pairs=n_pairs,
             )
-    result["warnings"] = sorted({str(w.message) for w in caught if issubclass(w.category, MetricWarning)})
-    return result
+    return Evaluation(
+        metrics=metrics,
+        posterior=posterior,
+        factor_names=None if names is None else list(names),
+        n_samples=len(images),
+        n_dims=int(mu.shape[1]),
+        settings={"seed": seed, "classifiers": list(classifiers), "n_train": n_train, "n_test": n_test}
+        | ({"omes_mode": "intervention", "n_pairs": n_pairs} if pairs_from is not None else {}),
+        comparable_with_published="hgb" not in classifiers,
+        warnings=sorted({str(w.message) for w in caught if issubclass(w.category, MetricWarning)}),
+    )
 
 
 def evaluate_on_dataset(
@@ -149,7 +161,7 @@ def evaluate_on_dataset(
     classifiers: tuple[str, ...] = ("gbt", "mlp"),
     eval_size: int = 15_000,
     n_pairs: int = 10_000,
-) -> dict:
+) -> Evaluation:
     """:func:`evaluate` of ``model`` on a labelled ``dataset`` it reads as it is (its own training
     data): a sample of ``eval_size`` (2/3 train, 1/3 test) and OMES intervention pairs rendered from it."""
     rng = _seed(seed, 1)
@@ -168,7 +180,6 @@ def evaluate_on_dataset(
         pairs_from=dataset,
         n_pairs=n_pairs,
     )
-    return result | {
-        "dataset": dataset.name,
-        "evaluation": {"size": eval_size, "n_pairs": n_pairs, "seed": seed},
-    }
+    result.dataset = {"name": dataset.name}
+    result.context["evaluation"] = {"size": eval_size, "n_pairs": n_pairs, "seed": seed}
+    return result

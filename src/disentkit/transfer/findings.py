@@ -11,8 +11,8 @@ Every verdict comes from the numbers it is shown with; nothing is written in adv
 (d) on a target with other factors, what survives is uneven: factor by factor, the per-factor OMES
     is kept (same rule) or lost; the claim holds when some factor keeps it.
 
-Results are plain dicts as written by :func:`~disentkit.transfer.core.run_transfer` and
-:func:`~disentkit.transfer.evaluate.evaluate`.
+A transfer's results are the dict :func:`~disentkit.transfer.core.run_transfer` writes; its
+``before`` and ``after`` are :class:`~disentkit.metrics.evaluation.Evaluation` dicts.
 """
 
 from __future__ import annotations
@@ -20,10 +20,13 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field
 
+from disentkit.metrics.evaluation import Evaluation, read_evaluation
+
 #: "kept": after ≥ (1 − KEEP) × before, a relative fall of at most 20 %
 KEEP = 0.2
-STRUCTURE_SCORES = (("OMES", ("omes", "omes")), ("OS", ("omes", "os")), ("MES", ("omes", "mes")))
-DCI_D = ("DCI-D", ("dci", "disentanglement"))
+#: (label, metric, key) of the structure scores claim (c) reads
+STRUCTURE_SCORES = (("OMES", "omes", "omes"), ("OS", "omes", "os"), ("MES", "omes", "mes"))
+DCI_D = ("DCI-D", "dci", "disentanglement")
 
 
 @dataclass
@@ -58,6 +61,24 @@ def _get(result: dict | None, *keys):
     return result
 
 
+def phase(payload: dict, name: str) -> Evaluation | None:
+    """The ``before`` / ``after`` evaluation of a transfer's results (None when absent)."""
+    data = payload.get(name)
+    return None if data is None else read_evaluation(data, f"the transfer's {name!r} results")
+
+
+def score(evaluation: Evaluation | None, metric: str, key: str, index: int | None = None):
+    """``evaluation``'s ``metric`` ``key`` (one factor's with ``index``); None when absent."""
+    return None if evaluation is None else evaluation.value(metric, key, index)
+
+
+def accuracy(evaluation: Evaluation | None, kind: str, key: str, index: int | None = None):
+    """A downstream accuracy of classifier ``kind`` (``index``: one factor's); None when absent."""
+    result = None if evaluation is None else evaluation.downstream(kind)[1]
+    value = None if result is None else result.get(key)
+    return value if index is None or value is None else value[index]
+
+
 def kept(before: float | None, after: float | None) -> bool | None:
     """The structure rule: after ≥ (1 − KEEP) × before; None when either is missing."""
     if before is None or after is None or not (math.isfinite(before) and math.isfinite(after)):
@@ -72,15 +93,16 @@ def downstream_kind(payload: dict) -> str:
 
 
 def source_beats_baseline(source: dict, baseline: dict | None) -> Finding:
-    """Claim (a) from two evaluations on the source's data (``evaluate`` dicts)."""
+    """Claim (a) from two evaluations on the source's data (:class:`Evaluation` dicts)."""
     statement = "the weakly supervised source beats an unsupervised β-VAE of the same budget on OMES and MIG"
     rule = "holds when the source's OMES and MIG are both higher than the β-VAE's"
     if baseline is None:
         note = "not measured: no β-VAE baseline was trained (`disentkit quickstart --baseline` trains one)"
         return Finding("a", statement, rule, None, note=note)
     rows, wins = [], []
-    for label, keys in (("OMES", ("omes", "omes")), ("MIG", ("mig", "mig"))):
-        ours, theirs = _get(source, *keys), _get(baseline, *keys)
+    ours_eval, theirs_eval = read_evaluation(source, "the source's evaluation"), read_evaluation(baseline)
+    for label, metric in (("OMES", "omes"), ("MIG", "mig")):
+        ours, theirs = score(ours_eval, metric, metric), score(theirs_eval, metric, metric)
         win = None if ours is None or theirs is None else ours > theirs
         wins.append(win)
         rows.append({"what": label, "source": ours, "β-VAE": theirs, "verdict": _word(win)})
@@ -101,8 +123,9 @@ def explicitness_rises(payload: dict) -> Finding:
     kind = downstream_kind(payload)
     statement = f"fine-tuning raises mean {kind.upper()} accuracy on {target}"
     rule = "holds when the mean test accuracy (full representation) after fine-tuning is above before"
-    key = ("downstream", kind, "mean_test_accuracy_full")
-    before, after = _get(payload.get("before"), *key), _get(payload.get("after"), *key)
+    key = "mean_test_accuracy_full"
+    before = accuracy(phase(payload, "before"), kind, key)
+    after = accuracy(phase(payload, "after"), kind, key)
     holds = None if before is None or after is None else after > before
     row = {"what": f"mean {kind.upper()} accuracy", "before": before, "after": after}
     return Finding("b", statement, rule, _judge(payload, holds), [row], note=_after_note(payload))
@@ -114,8 +137,9 @@ def structure_kept(payload: dict) -> Finding:
     statement = f"on {target}, which shares the source's factors, fine-tuning keeps the structure"
     rule = f"holds when OMES, OS, MES and DCI-D after fine-tuning are each ≥ {1 - KEEP:.0%} of before"
     rows = []
-    for label, keys in (*STRUCTURE_SCORES, DCI_D):
-        before, after = _get(payload.get("before"), *keys), _get(payload.get("after"), *keys)
+    before_eval, after_eval = phase(payload, "before"), phase(payload, "after")
+    for label, metric, key in (*STRUCTURE_SCORES, DCI_D):
+        before, after = score(before_eval, metric, key), score(after_eval, metric, key)
         rows.append(
             {"what": label, "before": before, "after": after, "verdict": _kept_word(kept(before, after))}
         )
@@ -133,17 +157,17 @@ def what_survived(payload: dict, source_factors: list[str] | None = None) -> Fin
     rule = f"per factor: kept when its OMES after fine-tuning is ≥ {1 - KEEP:.0%} of before; holds when any is kept"
     rows = []
     shared = set(source_factors or [])
+    before_eval, after_eval = phase(payload, "before"), phase(payload, "after")
     for f, name in enumerate(names):
-        before = _get(payload.get("before"), "omes", "omes_per_factor", f)
-        after = _get(payload.get("after"), "omes", "omes_per_factor", f)
-        acc = ("downstream", kind, "test_accuracy_full", f)
+        before = score(before_eval, "omes", "omes_per_factor", f)
+        after = score(after_eval, "omes", "omes_per_factor", f)
         rows.append(
             {
                 "what": name + (" (also a source factor)" if name in shared else ""),
                 "before": before,
                 "after": after,
-                f"{kind.upper()} before": _get(payload.get("before"), *acc),
-                f"{kind.upper()} after": _get(payload.get("after"), *acc),
+                f"{kind.upper()} before": accuracy(before_eval, kind, "test_accuracy_full", f),
+                f"{kind.upper()} after": accuracy(after_eval, kind, "test_accuracy_full", f),
                 "verdict": _kept_word(kept(before, after)),
             }
         )
@@ -209,3 +233,15 @@ def finding_lines(finding: Finding) -> list[str]:
     if finding.note:
         lines.append(f"    note: {finding.note}")
     return lines
+
+
+def print_findings(findings: list[dict], console) -> None:
+    """The findings with their verdicts, as plain lines on a Rich ``console``."""
+    console.print("[bold]Findings[/] (the transfer paper's claims, judged on the numbers measured here)")
+    for data in findings:
+        finding = Finding(**data)
+        colour = {True: "green", False: "red", None: "yellow"}[finding.holds]
+        lines = finding_lines(finding)
+        console.print(f"[{colour}]{lines[0]}[/]", highlight=False)
+        for line in lines[1:]:
+            console.print(line, highlight=False)

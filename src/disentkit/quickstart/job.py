@@ -1,4 +1,5 @@
-"""``disentkit quickstart``: the one-command main job (``make demo``), no download.
+"""The main job behind ``disentkit quickstart`` (``make demo``): train, evaluate, transfer, judge the
+paper's findings and write the report, with no download.
 
 Stages (each reused when already finished; ``fresh=True`` redoes them)::
 
@@ -26,8 +27,11 @@ from pathlib import Path
 from rich.console import Console
 
 from disentkit.config import atomic_write_text
-from disentkit.transfer.core import TransferConfig, finished_transfer, run_transfer
-from disentkit.transfer.findings import finding_lines, source_beats_baseline
+from disentkit.tables import print_table
+from disentkit.transfer.config import TransferConfig
+from disentkit.transfer.core import run_transfer
+from disentkit.transfer.findings import print_findings, source_beats_baseline
+from disentkit.transfer.results import finished_transfer
 
 SOURCE = "source"
 BASELINE = "baseline"
@@ -70,22 +74,25 @@ def _train(run: Path, config, label: str, console: Console) -> Path:
 
 
 def evaluate_run(run: Path, seed: int, device: str) -> dict:
-    """A run's evaluation on its own dataset at the quick sizes (``run/evaluation.json``, reused)."""
+    """A run's evaluation on its own dataset at the quick sizes (``run/evaluation.json``, reused), as
+    an :class:`~disentkit.metrics.evaluation.Evaluation` dict."""
     from disentkit import load_run
     from disentkit.config import to_dict
     from disentkit.data import get_dataset
+    from disentkit.metrics.evaluation import read_evaluation
     from disentkit.transfer.evaluate import evaluate_on_dataset
 
     path = run / EVALUATION
     if path.exists():
-        return json.loads(path.read_text())
-    model = load_run(run, device=None if device == "auto" else device)
+        return read_evaluation(json.loads(path.read_text()), str(path)).to_dict()
+    model = load_run(run, device=device)
     dataset = get_dataset(model.config.data)
     sizes = {"eval_size": QUICK_EVAL["eval_size"], "n_pairs": QUICK_EVAL["omes_pairs"]}
     result = evaluate_on_dataset(model, dataset, seed=seed, classifiers=QUICK_EVAL["classifiers"], **sizes)
-    result |= {"run": str(run), "step": model.step, "config": to_dict(model.config)}
-    atomic_write_text(path, json.dumps(to_dict(result), indent=2, allow_nan=False, default=str))
-    return result
+    result.context |= {"run": str(run), "step": model.step, "config": to_dict(model.config)}
+    data = result.to_dict()
+    atomic_write_text(path, json.dumps(data, indent=2, allow_nan=False, default=str))
+    return data
 
 
 def _transfer(
@@ -110,7 +117,6 @@ def run_quickstart(
 ) -> Path:
     """Run every stage (reusing finished ones); returns the report's path."""
     from disentkit.report.html import build_report
-    from disentkit.transfer.commands import print_table
 
     out = Path(out)
     console = Console()
@@ -145,17 +151,3 @@ def run_quickstart(
     print_findings(findings_dicts, console)
     console.print(f"report: {report}  ({time.perf_counter() - start:.0f} s)")
     return report
-
-
-def print_findings(findings: list[dict], console: Console) -> None:
-    """The findings with their verdicts, as plain lines."""
-    from disentkit.transfer.findings import Finding
-
-    console.print("[bold]Findings[/] (the transfer paper's claims, judged on the numbers measured here)")
-    for data in findings:
-        finding = Finding(**data)
-        colour = {True: "green", False: "red", None: "yellow"}[finding.holds]
-        lines = finding_lines(finding)
-        console.print(f"[{colour}]{lines[0]}[/]", highlight=False)
-        for line in lines[1:]:
-            console.print(line, highlight=False)

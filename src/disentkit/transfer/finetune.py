@@ -1,0 +1,84 @@
+"""The fine-tuning stage of a transfer: the source's training settings switched to the transfer
+paper's, and the run itself (reused, resumed or extended)."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from pathlib import Path
+
+from disentkit.config import atomic_write_text, load_config
+from disentkit.console import say
+from disentkit.errors import DisentkitError
+from disentkit.transfer.config import TransferConfig
+from disentkit.transfer.results import DONE, FINETUNE
+
+
+def finetune_config(source_config, config: TransferConfig, channels: int, labelled: bool):
+    """The source's training settings, switched to the transfer paper's fine-tuning ones."""
+    from disentkit.train.config import METHOD_OPTIONS, TrainConfig
+
+    method = "beta-vae"
+    if config.weak:
+        if not labelled:
+            raise DisentkitError("--weak needs a target with factors (weak pairs); this target has none")
+        method = source_config.method if source_config.objective().pairs else "ada-gvae"
+    # At least four checkpoints: a collapse guard needs one from before the collapse to fall back on.
+    every = max(1, min(source_config.checkpoint_every, math.ceil(config.steps / 4)))
+    base: TrainConfig = source_config
+    return dataclasses.replace(
+        base,
+        data=f"{config.target} (transfer)",
+        method=method,
+        steps=config.steps,
+        lr=config.lr,
+        beta=source_config.beta if config.beta is None else config.beta,
+        batch=config.batch,
+        seed=config.seed,
+        warmup_steps=0,
+        # The transfer paper's fine-tuning objective: a source's extra terms (cpu-quick prunes
+        # latents with sparsity) would keep pruned latents from taking up the target's factors.
+        agreement=0.0,
+        sparsity=0.0,
+        # Fine-tuning is β-VAE or a pair method: a FactorVAE/DIP/AnnealedVAE source's weights go.
+        **dict.fromkeys(METHOD_OPTIONS),
+        # Keep the source's clipping: the Adam moments we load were accumulated under it. Clipping
+        # gradients the source never clipped makes every update ~g/sqrt(v_source), thousands of
+        # times too small, and the fine-tune barely moves the encoder.
+        clip=source_config.clip,
+        channels=channels,
+        checkpoint_every=every,
+        log_every=max(1, min(source_config.log_every, every)),
+        device=config.device,
+        preset=None,
+    ).validate()
+
+
+def finetune(out: Path, source, adapter, config: TransferConfig, data, progress: bool, active: int) -> Path:
+    """Run (or reuse, or resume, or extend) the fine-tuning; returns its run folder.
+
+    ``active``: the source's active latents on the target, the collapse guard's reference.
+    """
+    from disentkit.train.config import TrainConfig
+    from disentkit.train.loop import resumable, train_or_resume
+
+    run = out / FINETUNE
+    ft_config = finetune_config(source.config, config, source.model.channels, adapter.labelled)
+    if resumable(run):
+        saved = load_config(TrainConfig, run / "config.yaml")
+        if saved.steps < ft_config.steps:  # the user asked for more steps: train on from the last one
+            say(progress, f"extending the fine-tune from {saved.steps} to {ft_config.steps} steps (resuming)")
+            (run / DONE).unlink(missing_ok=True)
+    if (run / DONE).exists():
+        return run
+    train_or_resume(
+        ft_config,
+        run,
+        dataset=data,
+        init_from=source.path,
+        progress=progress,
+        active_reference=active,
+        changes={"steps": ft_config.steps},
+    )
+    atomic_write_text(run / DONE, "")
+    return run
