@@ -53,6 +53,8 @@ DONE = ".done"
 OWN_ENTRIES = {RESULTS, SAMPLES, FINETUNE}
 #: statuses of a transfer that ran to its end (a collapse is an end: re-running gives the same)
 FINISHED = ("complete", "collapsed")
+
+
 # ------------------------------------------------------------------------------------- inputs
 def load_source(path: str | Path, device: str = "auto"):
     """The source run, with clear errors for a missing or incomplete folder."""
