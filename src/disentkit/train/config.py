@@ -33,7 +33,10 @@ class TrainConfig:
     :func:`disentkit.options.options_markdown` show them.
     """
 
-    data: str = option("dsprites", help="Dataset name (disentkit data list).")
+    data: str = option(
+        "dsprites",
+        help="Dataset name (disentkit data list); with a dataset object passed to train(), a label for it.",
+    )
     method: str = option(
         "ada-gvae",
         help="beta-vae, beta-tcvae, factor-vae, dip-vae-i, dip-vae-ii, annealed-vae (unsupervised); "
@@ -74,7 +77,7 @@ class TrainConfig:
         0.0,
         group=EXPERIMENTAL,
         help="experimental: fraction of the final steps over which the learning rate falls linearly "
-        "to 0 (0: constant, as the papers).",
+        "to 0 (0: constant, as the papers; not with --cuda-graphs).",
     )
     head_decay: float = option(
         0.0,
@@ -88,7 +91,8 @@ class TrainConfig:
     k: int | str = option(
         1,
         parse=parse_k,
-        help="Factors changed per pair: a number (the transfer paper: 1) or 'random' (disentanglement_lib).",
+        help="Factors changed per pair: a number (the transfer paper: 1) or 'random' (disentanglement_lib: "
+        "k' ~ U{1..K−1}, then 1 or k' with equal chance).",
     )
     agreement: float = option(
         0.0,
@@ -117,7 +121,8 @@ class TrainConfig:
     clip: float | None = option(1.0, none_as=0.0, help="Gradient-norm clipping threshold (0: no clipping).")
     recon: str = option(
         "bernoulli",
-        help="bernoulli (BCE with logits, summed over pixels) or gaussian (L2 of the sigmoid means).",
+        help="bernoulli (BCE with logits, summed over pixels) or gaussian (squared error of the sigmoid "
+        "means, summed).",
     )
     latent_dim: int = option(10, help="Latent code size.")
     channels: int | None = option(
@@ -130,8 +135,8 @@ class TrainConfig:
         help="Steps between checkpoints (the best by mean loss over each interval is kept, and the latest).",
     )
     log_every: int = option(50, help="Steps between log rows (TensorBoard and metrics.csv).")
-    device: str = option("auto", help="auto, cpu, cuda or cuda:N.")
-    bf16: bool = option(False, help="bf16 autocast on CUDA.")
+    device: str = option("auto", help="auto (CUDA when present), cpu, cuda or cuda:N.")
+    bf16: bool = option(False, help="bf16 autocast on CUDA (losses in float32).")
     cuda_graphs: bool = option(
         False, help="Capture the whole step in a CUDA graph after 3 warm-up steps and replay it (CUDA only)."
     )
