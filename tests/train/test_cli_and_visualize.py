@@ -82,7 +82,7 @@ def test_trained_run_plugs_into_disentkit_evaluate(tmp_path):
     assert cli([*args, "--pairs", "50", "--json", str(report)]) == 0
     result = json.loads(report.read_text())
     assert {"mig", "omes"} <= set(result["metrics"]) and result["n_dims"] == 10
-    assert result["inputs"]["model"] == str(out)
+    assert result["context"]["inputs"]["model"] == str(out)
 
 
 def test_traversal_rows_sweep_one_dimension_each_in_kl_order():

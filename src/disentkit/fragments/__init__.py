@@ -3,7 +3,7 @@
 Channels are fingerprinted by the Bhattacharyya coefficients between the posteriors of a fixed
 sample of points; from fingerprints come I(U;X), I(U;V), NMI and VI (bits) for all pairs at once,
 the channel census, OPTICS hotspots and ensemble fusion. The core needs only (mu, logvar) arrays.
-Formulas: /work/shared/spec/fragments.md; guide: docs/fragments.md.
+Formulas: the paper (arXiv:2405.21042); guide: docs/fragments.md.
 """
 
 from disentkit._lazy import lazy_exports

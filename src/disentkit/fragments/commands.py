@@ -12,7 +12,12 @@ from pathlib import Path
 import typer
 
 from disentkit.errors import DisentkitError
-from disentkit.train.commands import METHOD_HELP, OPTION_HELP
+from disentkit.options import field_help
+from disentkit.train.config import METHOD_OPTIONS, TrainConfig
+
+METHOD_HELP = field_help(TrainConfig, "method")
+#: the method-specific weights --option takes, with their help
+OPTION_HELP = {name: field_help(TrainConfig, name) for name in METHOD_OPTIONS}
 
 fragments_app = typer.Typer(
     help="Information fragments: compare channels across VAE ensembles (NMI/VI, hotspots, fusion).",

@@ -3,7 +3,7 @@
 A *channel* is one latent dimension, or a subset of dimensions, of a probabilistic encoder
 ``p(u|x) = N(mu(x), diag exp(logvar(x)))``. Its *fingerprint* on a fixed sample of ``N`` points is
 the ``N x N`` matrix of Bhattacharyya coefficients between the posteriors of every pair of points
-(spec: /work/shared/spec/fragments.md). Channels are only comparable on the same sample, so every
+(Murphy, Dillavou & Bassett 2024, arXiv:2405.21042). Channels are only comparable on the same sample, so every
 channel set carries the identity of its :class:`FingerprintSample` and mismatches are an error.
 """
 

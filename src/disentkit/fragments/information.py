@@ -1,6 +1,6 @@
 """Information estimates in bits: I(U;X), I(X;U,V), I(U;U'), NMI and VI, all pairs at once.
 
-Estimators follow /work/shared/spec/fragments.md. With ``B_a`` the fingerprint (Bhattacharyya
+Estimators follow Murphy, Dillavou & Bassett (2024, arXiv:2405.21042). With ``B_a`` the fingerprint (Bhattacharyya
 coefficients) of channel ``a`` on ``N`` points:
 
 - ``I(U;X)    = -mean_i log2( mean_j B_a[i,j] )``

@@ -1,4 +1,5 @@
-"""OMES — Overlap Multiple Encoding Scores, exactly as ``shared/spec/omes.md``.
+"""OMES — Overlap Multiple Encoding Scores, the metric of Dapueto, Noceti & Odone (2024,
+"Transferring disentangled representations", arXiv:2409.18017); guide: docs/metrics.md.
 
 Two ways to get pairs that differ in exactly one factor:
 

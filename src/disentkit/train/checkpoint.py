@@ -3,8 +3,8 @@
 One file, written atomically (temporary file + rename), so a killed run never leaves a weight file
 from one step next to optimiser state from another. Tensors are ``model.<name>`` and
 ``optim.<param index>.<key>``; the header metadata holds the format tag, the step, the loss that
-ranked it, the optimiser's param groups and the run's identity (method, arch, latent size,
-channels) used to refuse foreign checkpoints. An objective's companion network (FactorVAE's
+ranked it, the optimiser's param groups and the model's identity (arch, latent size, channels;
+not the method, which fine-tuning may change) used to refuse foreign checkpoints. An objective's companion network (FactorVAE's
 discriminator) and its optimiser are stored alike under ``companion.model.`` / ``companion.optim.``,
 which readers of the VAE alone never look at. The data stream and the sampling noise are functions
 of (seed, step), so the step *is* the RNG state.
@@ -116,7 +116,7 @@ def load_checkpoint(path: str | Path, identity: dict | None = None) -> Checkpoin
     if identity is not None and meta.get("identity") != identity:
         raise DisentkitError(
             f"{path} belongs to another model ({meta.get('identity')}), not {identity}; "
-            "use a checkpoint of the same method, architecture, latent size and channels"
+            "use a checkpoint of the same architecture, latent size and channels"
         )
     try:
         tensors = st_load(payload)

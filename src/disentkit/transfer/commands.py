@@ -6,6 +6,9 @@ from pathlib import Path
 
 import typer
 
+from disentkit.options import field_help, with_options
+from disentkit.transfer.config import TransferConfig
+
 
 def _parse_options(pairs: list[str] | None) -> dict:
     """``key=value`` strings → dict (ints/floats/bools parsed by YAML)."""
@@ -22,51 +25,28 @@ def _parse_options(pairs: list[str] | None) -> dict:
     return options
 
 
+@with_options(TransferConfig)
 def transfer_command(
-    source: Path = typer.Option(..., "--source", help="Source run folder (from `disentkit train`)."),
-    target: str = typer.Option(
-        ..., "--target", help="Target dataset name, or a folder of images (unlabelled)."
-    ),
     out: Path = typer.Option(..., "--out", help="Output folder (transfer.json, finetune/)."),
-    steps: int = typer.Option(2000, "--steps", help="Fine-tuning steps (the paper: 50,000)."),
-    weak: bool = typer.Option(False, "--weak", help="Fine-tune on weak pairs (targets with factors)."),
-    lr: float = typer.Option(1e-4, "--lr", help="Fine-tuning learning rate (the paper: 1e-4)."),
-    beta: float = typer.Option(None, "--beta", help="β of the fine-tuning loss (default: the source's)."),
-    eval_size: int = typer.Option(
-        15000, "--eval-size", help="Held-out evaluation sample (2/3 train, 1/3 test)."
+    option: list[str] = typer.Option(
+        None, "--target-option", help=field_help(TransferConfig, "target_options")
     ),
-    omes_pairs: int = typer.Option(10000, "--omes-pairs", help="OMES intervention pairs per factor."),
-    classifiers: str = typer.Option("gbt,mlp", "--classifiers", help="Comma list of gbt, mlp, hgb (fast)."),
-    option: list[str] = typer.Option(None, "--target-option", help="key=value option of the target dataset."),
-    seed: int = typer.Option(0, "--seed"),
-    device: str = typer.Option("auto", "--device"),
     fresh: bool = typer.Option(
         False, "--fresh", help="Replace a transfer of another config in --out (it is deleted)."
     ),
+    **options,
 ) -> None:
     """Evaluate SOURCE on TARGET before and after unsupervised fine-tuning (the transfer paper)."""
     from rich.console import Console
 
+    from disentkit.options import config_values
     from disentkit.tables import print_table
-    from disentkit.transfer.core import TransferConfig, run_transfer
+    from disentkit.transfer.core import run_transfer
     from disentkit.transfer.findings import print_findings
 
-    config = TransferConfig(
-        source=str(source),
-        target=target,
-        target_options=_parse_options(option),
-        steps=steps,
-        weak=weak,
-        lr=lr,
-        beta=beta,
-        seed=seed,
-        eval_size=eval_size,
-        omes_pairs=omes_pairs,
-        classifiers=tuple(c.strip() for c in classifiers.split(",") if c.strip()),
-        device=device,
-    )
+    config = TransferConfig(**config_values(TransferConfig, options), target_options=_parse_options(option))
     result = run_transfer(config, out, fresh=fresh)
-    print_table(result["table"], f"{source} → {target}: before×100 (+gain×100)")
+    print_table(result["table"], f"{config.source} → {config.target}: before×100 (+gain×100)")
     if result.get("findings"):
         print_findings(result["findings"], Console())
     for warning in result.get("warnings", []):
