@@ -12,7 +12,8 @@ __getattr__, __all__ = lazy_exports(
     __name__,
     {
         "_common": "MetricWarning",
-        "classifiers": "DCIResult DownstreamResult SAPResult classifier_scores dci sap",
+        "classifiers": "DownstreamResult SAPResult classifier_scores dci sap",
+        "dci_result": "DCIResult",
         "information": "MIGResult ModularityResult UnsupervisedResult mig modularity_explicitness "
         "unsupervised_scores",
         "infomec_metric": "InfoMECResult infomec",
