@@ -1,8 +1,9 @@
-"""Lazy package exports (PEP 562), so ``disentkit --help`` and light commands skip torch and scipy.
+"""Lazy imports, so ``disentkit --help`` and light commands skip torch and scipy.
 
-A package lists ``{defining module: "name name ..."}`` (modules relative to the package) and gets a
-module ``__getattr__`` that imports the defining module on first use. ``from disentkit.metrics
-import mig`` works as before.
+* :func:`lazy_exports` (PEP 562): a package lists ``{defining module: "name name ..."}`` (modules
+  relative to the package) and gets a module ``__getattr__`` that imports the defining module on
+  first use. ``from disentkit.metrics import mig`` works as before.
+* :func:`import_target`: the object a registry table names as ``"module:attribute"``.
 """
 
 from __future__ import annotations
@@ -21,3 +22,9 @@ def lazy_exports(package: str, modules: dict[str, str]) -> tuple[Callable[[str],
         raise AttributeError(f"module {package!r} has no attribute {name!r}")
 
     return __getattr__, sorted(exports)
+
+
+def import_target(target: str) -> object:
+    """The object named by ``"package.module:attribute"``, importing its module."""
+    module, _, attribute = target.partition(":")
+    return getattr(importlib.import_module(module), attribute)
