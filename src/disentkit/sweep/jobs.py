@@ -19,8 +19,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from disentkit._lazy import import_target
-from disentkit.errors import DisentkitError, unknown_name
+from disentkit._lazy import LazyTable
+from disentkit.errors import DisentkitError
 
 JobFn = Callable[[dict, Path], dict]
 
@@ -32,41 +32,28 @@ BUILTIN_JOBS = {
     "toy": "disentkit.sweep.jobs:toy_job",
     "sleep": "disentkit.sweep.jobs:sleep_job",
 }
-_REGISTERED: dict[str, JobFn] = {}  # users' own kinds (register_job); they shadow a built-in name
+_JOBS = LazyTable("job kind", BUILTIN_JOBS)
 
 
 def register_job(kind: str) -> Callable[[JobFn], JobFn]:
     """Decorator: ``@register_job("mykind")`` on ``fn(config, job_dir) -> dict``."""
-
-    def wrap(fn: JobFn) -> JobFn:
-        _REGISTERED[kind] = fn
-        return fn
-
-    return wrap
+    return _JOBS.register(kind)
 
 
 def list_job_kinds() -> list[str]:
-    return sorted(BUILTIN_JOBS.keys() | _REGISTERED.keys())
+    return _JOBS.names()
 
 
 def job_module(kind: str) -> str:
     """Module that defines a kind's function (imported by workers before the lookup)."""
-    if kind in _REGISTERED:
-        return _REGISTERED[kind].__module__
-    if kind in BUILTIN_JOBS:
-        return BUILTIN_JOBS[kind].partition(":")[0]
-    raise unknown_name("job kind", kind, list_job_kinds())
+    return _JOBS.module_of(kind)
 
 
 def get_job_fn(kind: str, module: str | None = None) -> JobFn:
     """The function of ``kind``; ``module`` is imported first so that it can register the kind."""
-    if kind not in _REGISTERED and kind not in BUILTIN_JOBS and module:
+    if module and kind not in _JOBS:
         importlib.import_module(module)
-    if kind in _REGISTERED:
-        return _REGISTERED[kind]
-    if kind in BUILTIN_JOBS:
-        return import_target(BUILTIN_JOBS[kind])
-    raise unknown_name("job kind", kind, list_job_kinds())
+    return _JOBS.get(kind)
 
 
 def dependency_results(config: dict, role: str) -> dict:
