@@ -11,6 +11,7 @@ import disentkit
 import disentkit.train.loop as loop
 import disentkit.train.step as step_module
 from disentkit.config import save_config
+from disentkit.device import pick_device
 from disentkit.errors import DisentkitError
 from disentkit.train import TrainConfig, TrainingDiverged, apply_preset, load_run, train
 from disentkit.train.checkpoint import load_checkpoint, restore
@@ -48,6 +49,10 @@ def test_run_folder_and_load_run(tmp_path, squares, tiny_config):
     assert environment["torch_threads"] == torch.get_num_threads()  # CPU numbers depend on it
     header = (run / "metrics.csv").read_text().splitlines()[0]
     assert "kl_dim/9" in header and "lr" in header and "shared_dims" in header
+    # "auto" is resolved by pick_device, the one place that resolves devices, and is the default.
+    assert (
+        disentkit.load_run(run, device="auto").device == pick_device("auto") == disentkit.load_run(run).device
+    )
     model = disentkit.load_run(run, device="cpu")
     # Saved with the shard count fixed (tiny batches are not split).
     assert model.config == dataclasses.replace(tiny_config, cpu_shards=1) and model.step in (3, 6)

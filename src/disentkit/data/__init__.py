@@ -4,5 +4,10 @@ from disentkit._lazy import lazy_exports
 
 __getattr__, __all__ = lazy_exports(
     __name__,
-    {"base": "GroundTruthDataset PairBatch", "registry": "get_dataset list_datasets register"},
+    {
+        "base": "GroundTruthDataset PairBatch",
+        "protocols": "DeviceRenderedSource GroundTruthSource ImageSource PairSource require_source",
+        "registry": "get_dataset list_datasets register",
+        "views": "SourceView",
+    },
 )

@@ -1,4 +1,4 @@
-"""The ground-truth dataset protocol every model, metric and transfer uses.
+"""The ground-truth dataset base class: every :mod:`disentkit.data.protocols` protocol, implemented.
 
 A dataset is a full factor grid: ``factor_sizes[k]`` classes per factor, ``len(ds)`` combinations,
 an observation of shape ``observation_shape = (H, W, C)`` for every factor vector. Subclasses

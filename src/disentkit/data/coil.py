@@ -20,7 +20,6 @@ import torch.nn.functional as F
 
 from disentkit.data.base import GroundTruthDataset
 from disentkit.data.realphoto import ROTATIONS_DEG, SCALES, binarize
-from disentkit.data.registry import register
 from disentkit.errors import DisentkitError
 
 PATTERN = re.compile(r"^obj(\d+)__(\d+)\.png$", re.IGNORECASE)
@@ -147,22 +146,19 @@ class Coil100Augmented(Coil100):
         return binarize(images) if self.binary else images
 
 
-@register("coil100")
-def _coil100(path: str | Path | None = None, resolution: int = 128) -> Coil100:
+def coil100(path: str | Path | None = None, resolution: int = 128) -> Coil100:
     if path is None:
         raise DisentkitError(f"coil100 needs path= (the folder of obj{{i}}__{{angle}}.png); {HOW_TO_GET}")
     return Coil100(path, resolution)
 
 
-@register("coil100-augmented")
-def _coil100_augmented(path: str | Path | None = None, resolution: int = 128) -> Coil100Augmented:
+def coil100_augmented(path: str | Path | None = None, resolution: int = 128) -> Coil100Augmented:
     if path is None:
         raise DisentkitError(f"coil100-augmented needs path= (the COIL-100 folder); {HOW_TO_GET}")
     return Coil100Augmented(path, resolution)
 
 
-@register("coil100-augmented-binary")
-def _coil100_augmented_binary(path: str | Path | None = None, resolution: int = 128) -> Coil100Augmented:
+def coil100_augmented_binary(path: str | Path | None = None, resolution: int = 128) -> Coil100Augmented:
     if path is None:
         raise DisentkitError(f"coil100-augmented-binary needs path= (the COIL-100 folder); {HOW_TO_GET}")
     return Coil100Augmented(path, resolution, binary=True)

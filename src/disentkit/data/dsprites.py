@@ -20,7 +20,6 @@ import torch
 
 from disentkit.data.base import GroundTruthDataset
 from disentkit.data.colors import husl_palette
-from disentkit.data.registry import register
 from disentkit.data.tensors import DeviceRendering, factors_on, unit_float
 
 SIZE = 64
@@ -240,25 +239,21 @@ def _composite(mask, fg, noise):
     return (noise & ~mask) | (mask & fg)
 
 
-@register("dsprites")
 def dsprites() -> Sprites:
     """dSprites: 3 shapes × 6 scales × 40 orientations × 32 × 32 positions, 64×64 binary."""
     return Sprites()
 
 
-@register("color-dsprites")
 def color_dsprites() -> Sprites:
     """Color-dSprites: a 7-valued colour factor (white + 6 HUSL hues) before the dSprites factors."""
     return Sprites(color=True)
 
 
-@register("noisy-dsprites")
 def noisy_dsprites() -> Sprites:
     """Noisy-dSprites: white sprite over per-pixel, per-channel U(0,1) noise (RGB)."""
     return Sprites(noise=True)
 
 
-@register("noisy-color-dsprites")
 def noisy_color_dsprites() -> Sprites:
     """Noisy-Color-dSprites: the Color-dSprites sprite over a U(0,1) noise background."""
     return Sprites(color=True, noise=True)

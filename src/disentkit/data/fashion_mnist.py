@@ -20,7 +20,6 @@ import torch
 import torch.nn.functional as F
 
 from disentkit.data.base import GroundTruthDataset
-from disentkit.data.registry import register
 from disentkit.errors import DisentkitError
 
 DEFAULT_PATH = Path("/usr/share/datasets/fashion-mnist")
@@ -134,6 +133,5 @@ class FashionMNIST(GroundTruthDataset):
         return super().describe() | {"size": len(self), "categories": list(CATEGORIES)}
 
 
-@register("fashion-mnist")
-def _fashion_mnist(path: str | Path = DEFAULT_PATH, split: str = "all", resolution: int = 64) -> FashionMNIST:
+def fashion_mnist(path: str | Path = DEFAULT_PATH, split: str = "all", resolution: int = 64) -> FashionMNIST:
     return FashionMNIST(path, split, resolution)

@@ -27,7 +27,6 @@ from pathlib import Path
 import numpy as np
 
 from disentkit.data.base import GroundTruthDataset
-from disentkit.data.registry import register
 from disentkit.errors import DisentkitError
 
 ENV_VAR = "DISENTKIT_DATA"
@@ -169,7 +168,6 @@ def _dsprites_images(imgs: np.ndarray) -> np.ndarray:
     return (imgs * np.uint8(255))[..., None]
 
 
-@register("dsprites-file")
 def dsprites_file(data_dir=None, path=None) -> FileDataset:
     """The official dSprites npz (the constant colour factor dropped)."""
     file = locate(DSPRITES_FILE, "dsprites", data_dir, path)
@@ -224,7 +222,6 @@ class _LazyH5Images:
         return block[inverse]
 
 
-@register("shapes3d-file")
 def shapes3d_file(data_dir=None, path=None) -> FileDataset:
     """The official ``3dshapes.h5``: labels read at once, images lazily on demand."""
     file = locate(SHAPES3D_FILE, "shapes3d", data_dir, path)
@@ -252,7 +249,6 @@ def shapes3d_file(data_dir=None, path=None) -> FileDataset:
     )
 
 
-@register("mpi3d-file")
 def mpi3d_file(data_dir=None, path=None, variant: str = "toy", factor_sizes=MPI3D_SIZES) -> FileDataset:
     """An official MPI3D npz (``variant`` toy / realistic / real); ``factor_sizes`` for tiny test grids."""
     if variant not in MPI3D_VARIANTS:

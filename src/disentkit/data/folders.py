@@ -47,8 +47,8 @@ class ImageFolder:
     channels : {1, 3}, default=3
         Grey or RGB.
 
-    Implements the part of the dataset protocol unsupervised training needs:
-    ``observation_shape``, ``sample_images(n, rng)``, ``len`` and ``load(indices)``.
+    An :class:`~disentkit.data.ImageSource` (what unsupervised training needs), with ``len`` and
+    ``load(indices)``.
     """
 
     source = "folder"

@@ -8,6 +8,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from disentkit.config import atomic_write_bytes
+from disentkit.data.protocols import GroundTruthSource, ImageSource, require_source
 
 LABEL_WIDTH = 120
 MAX_STEPS = 10
@@ -28,9 +29,9 @@ def traversal_factors(ds, base: np.ndarray, factor: int, steps: int = MAX_STEPS)
 def preview_rows(ds, seed: int = 0, n_samples: int = 2 * MAX_STEPS) -> list[tuple[str, np.ndarray]]:
     """(label, uint8 RGB images) rows: samples first, then one traversal per factor if labelled."""
     rng = np.random.default_rng(seed)
-    samples = _rgb(ds.sample_images(n_samples, rng))
+    samples = _rgb(require_source(ds, ImageSource, "preview").sample_images(n_samples, rng))
     rows = [("samples", samples[i : i + MAX_STEPS]) for i in range(0, n_samples, MAX_STEPS)]
-    if not hasattr(ds, "factor_sizes"):
+    if not isinstance(ds, GroundTruthSource):
         return rows  # an unlabelled folder
     base = ds.sample_factors(1, rng)[0]
     for k, name in enumerate(ds.factor_names):

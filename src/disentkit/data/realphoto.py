@@ -28,7 +28,6 @@ import torch
 import torch.nn.functional as F
 
 from disentkit.data.base import GroundTruthDataset
-from disentkit.data.registry import register
 from disentkit.errors import DisentkitError
 
 ROTATIONS_DEG = np.arange(0, 360, 20, dtype=np.float64)  # 18 angles, 0–340°
@@ -268,11 +267,9 @@ class RealPhoto(GroundTruthDataset):
         return info
 
 
-@register("realphoto")
-def _realphoto(resolution: int = 64, backgrounds: int = 1) -> RealPhoto:
+def realphoto(resolution: int = 64, backgrounds: int = 1) -> RealPhoto:
     return RealPhoto(resolution=resolution, backgrounds=backgrounds)
 
 
-@register("realphoto-binary")
-def _realphoto_binary(resolution: int = 64) -> RealPhoto:
+def realphoto_binary(resolution: int = 64) -> RealPhoto:
     return RealPhoto(resolution=resolution, binary=True)

@@ -22,7 +22,6 @@ from pathlib import Path
 import numpy as np
 
 from disentkit.data.base import GroundTruthDataset
-from disentkit.data.registry import register
 from disentkit.errors import DisentkitError
 
 PATTERN = re.compile(r"^(?P<category>[a-z_]+?)_(?P<instance>\d+)_(?P<video>\d+)_(?P<frame>\d+)_crop\.png$")
@@ -172,15 +171,13 @@ class RGBDObjects(GroundTruthDataset):
         return np.asarray([(r["video"], r["frame"]) for r in self.records], dtype=np.int64)
 
 
-@register("rgbd-objects")
-def _rgbd(path: str | Path | None = None, resolution: int = 64, modality: str = "rgb") -> RGBDObjects:
+def rgbd_objects(path: str | Path | None = None, resolution: int = 64, modality: str = "rgb") -> RGBDObjects:
     if path is None:
         raise DisentkitError(f"rgbd-objects needs path=; {HOW_TO_GET}")
     return RGBDObjects(path, resolution, modality)
 
 
-@register("rgbd-objects-depth")
-def _rgbd_depth(path: str | Path | None = None, resolution: int = 64) -> RGBDObjects:
+def rgbd_objects_depth(path: str | Path | None = None, resolution: int = 64) -> RGBDObjects:
     if path is None:
         raise DisentkitError(f"rgbd-objects-depth needs path=; {HOW_TO_GET}")
     return RGBDObjects(path, resolution, "depth")

@@ -25,7 +25,6 @@ import torch
 from disentkit.config import atomic_write_bytes
 from disentkit.data.base import GroundTruthDataset
 from disentkit.data.colors import hsv_to_rgb
-from disentkit.data.registry import register
 from disentkit.data.tensors import DeviceRendering, factors_on, unit_float
 
 SIZE = 64
@@ -316,7 +315,6 @@ class Shapes3D(DeviceRendering, GroundTruthDataset):
         return unit_float(out.reshape(len(f), 3, SIZE, SIZE))
 
 
-@register("shapes3d")
 def shapes3d() -> Shapes3D:
     """Shapes3D: a room corner with a cube, cylinder, sphere or capsule on the floor."""
     return Shapes3D()

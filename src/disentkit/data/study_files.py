@@ -29,7 +29,6 @@ import numpy as np
 
 from disentkit.data.base import GroundTruthDataset
 from disentkit.data.files import data_dir as data_root
-from disentkit.data.registry import register
 from disentkit.errors import DisentkitError
 
 CARS_FOLDER = "cars"
@@ -114,7 +113,6 @@ class Cars3DFile(GroundTruthDataset):
         return self._load()[self.factors_to_index(factors)]
 
 
-@register("cars3d-file")
 def cars3d_file(data_dir=None, path=None) -> Cars3DFile:
     """The official Cars3D ``cars`` folder (``path``: the folder itself)."""
     folder = Path(path).expanduser() if path else data_root(data_dir) / CARS_FOLDER
@@ -231,7 +229,6 @@ class SmallNORBFile(GroundTruthDataset):
         return self._load()[rows]
 
 
-@register("smallnorb-file")
 def smallnorb_file(data_dir=None, path=None) -> SmallNORBFile:
     """The six official SmallNORB files (``path``: the folder holding them)."""
     folder = Path(path).expanduser() if path else data_root(data_dir) / NORB_FOLDER

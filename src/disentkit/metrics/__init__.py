@@ -13,7 +13,8 @@ __getattr__, __all__ = lazy_exports(
     {
         "_common": "MetricWarning",
         "evaluation": "Evaluation read_evaluation",
-        "classifiers": "DCIResult DownstreamResult SAPResult classifier_scores dci sap",
+        "classifiers": "DownstreamResult SAPResult classifier_scores dci sap",
+        "dci_result": "DCIResult",
         "information": "MIGResult ModularityResult UnsupervisedResult mig modularity_explicitness "
         "unsupervised_scores",
         "infomec_metric": "InfoMECResult infomec",

@@ -12,7 +12,6 @@ import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
-import scipy.stats
 from sklearn.ensemble import GradientBoostingClassifier, HistGradientBoostingClassifier
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.neural_network import MLPClassifier
@@ -21,6 +20,8 @@ from threadpoolctl import threadpool_limits
 
 from disentkit.errors import DisentkitError
 from disentkit.metrics._common import N_TEST, N_TRAIN, MetricResult, prepare, run_parallel, seeds, split, warn
+from disentkit.metrics.dci_result import DCIResult, dci_from_importance
+from disentkit.metrics.probes import dci_regression
 
 CLASSIFIERS = ("gbt", "hgb", "mlp")
 MLP_DEFAULTS = {"hidden_layer_sizes": (256, 256)}
@@ -81,36 +82,6 @@ def fit_factor(kind, params, seed, z_train, y_train, z_test, y_test):
 
 
 # ---------------------------------------------------------------------------- DCI
-@dataclass
-class DCIResult(MetricResult):
-    """Disentanglement, completeness, informativeness (classifier accuracy) of Eastwood & Williams."""
-
-    disentanglement: float
-    completeness: float
-    informativeness_train: float
-    informativeness_test: float
-    factor_names: list[str]
-    importance_matrix: np.ndarray  # D × K
-    disentanglement_per_dim: list[float]
-    completeness_per_factor: list[float]
-    train_accuracy_per_factor: list[float]
-    test_accuracy_per_factor: list[float]
-    comparable_with_published: bool = True
-    dropped_factors: list[str] = field(default_factory=list)
-    settings: dict = field(default_factory=dict)
-
-
-def dci_from_importance(importance: np.ndarray) -> tuple[float, float, np.ndarray, np.ndarray]:
-    """(disentanglement, completeness, per-dim, per-factor) exactly as disentanglement_lib's dci.py."""
-    d, k = importance.shape
-    per_dim = 1.0 - scipy.stats.entropy(importance.T + 1e-11, base=k)
-    per_factor = 1.0 - scipy.stats.entropy(importance + 1e-11, base=d)
-    weights = importance if importance.sum() > 0 else np.ones_like(importance)
-    dis = float(np.sum(per_dim * weights.sum(axis=1) / weights.sum()))
-    com = float(np.sum(per_factor * weights.sum(axis=0) / weights.sum()))
-    return dis, com, per_dim, per_factor
-
-
 def _dci_result(fits, names, dropped, kind, settings) -> DCIResult:
     imp = np.stack([f[0] for f in fits], axis=1)
     dis, com, per_dim, per_factor = dci_from_importance(imp)
@@ -247,8 +218,6 @@ def dci(
     (:func:`disentkit.metrics.probes.dci_regression`, which takes the keyword arguments).
     """
     if probe != "gbt":
-        from disentkit.metrics.probes import dci_regression  # probes imports this module
-
         return dci_regression(z, y, factor_names, rng=rng, probe=probe, **kwargs)
     return classifier_scores(z, y, factor_names, rng=rng, classifier="hgb" if fast else "gbt", **kwargs)[0]
 

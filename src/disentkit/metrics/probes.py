@@ -4,9 +4,9 @@
   metrics): factors and codes min-max scaled to [0, 1], one regressor per factor on all rows with its
   hyper-parameters chosen by 10-fold cross-validated MSE, importances = |Lasso coefficients| or the
   forest's impurity importances, informativeness = max(1 − 12 MSE, 0) on the fitted rows.
-  disentanglement_lib's profile scores D and C with :func:`~disentkit.metrics.classifiers.
-  dci_from_importance`; the review's profile with the review's own formula (unweighted mean C, no
-  smoothing, and its early stop at the first code without importance).
+  disentanglement_lib's profile scores D and C with :func:`~disentkit.metrics.dci_result.dci_from_importance`;
+  the review's profile with the review's own formula (unweighted mean C, no smoothing, and its early
+  stop at the first code without importance).
 * ``dci_es`` fits random-forest probes of growing depth (the paper's capacity axis for trees) per
   factor; explicitness E = 1 − (area under the running-minimum loss-capacity curve) / (area under the
   baseline loss), loss = 1 − test accuracy, baseline = 1 − 1/classes; size S = K / D.
@@ -26,7 +26,7 @@ from sklearn.preprocessing import minmax_scale
 
 from disentkit.errors import DisentkitError
 from disentkit.metrics._common import N_TEST, N_TRAIN, MetricResult, prepare, run_parallel, seeds, split
-from disentkit.metrics.classifiers import DCIResult, dci_from_importance
+from disentkit.metrics.dci_result import DCIResult, dci_from_importance
 
 PROBES = ("gbt", "lasso", "random_forest")
 LASSO_ALPHAS = (0.0001, 0.001, 0.01, 0.1, 0.2, 0.4, 0.8, 1.0)

@@ -1,13 +1,13 @@
-"""Job kinds: ``fn(config: dict, job_dir: Path) -> dict`` registered by name.
+"""Job kinds: ``fn(config: dict, job_dir: Path) -> dict`` looked up by name.
 
-The sweep machinery knows nothing about training or metrics: it runs a registered function in a
+The sweep machinery knows nothing about training or metrics: it runs a kind's function in a
 worker with the job's config and folder, and stores the dict it returns as ``results.json``.
 ``config["_inputs"]`` maps each dependency's role to its finished job folder.
 
-Built-in kinds: ``train``, ``evaluate``, ``transfer`` (the protocol; see
-:mod:`disentkit.sweep.kinds`), and ``toy`` / ``sleep`` (cheap jobs for tests and benchmarks).
-A kind registered from your own module works with every executor: the worker imports the
-module that defined the function before looking the kind up.
+Built-in kinds (:data:`BUILTIN_JOBS`, imported on first use): ``train``, ``evaluate``, ``transfer``
+(the protocol; see :mod:`disentkit.sweep.kinds`), and ``toy`` / ``sleep`` (cheap jobs for tests and
+benchmarks). A kind registered from your own module with :func:`register_job` works with every
+executor: the worker imports the module that defined the function before looking the kind up.
 """
 
 from __future__ import annotations
@@ -19,38 +19,41 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from disentkit.errors import DisentkitError, unknown_name
+from disentkit._lazy import LazyTable
+from disentkit.errors import DisentkitError
 
 JobFn = Callable[[dict, Path], dict]
-_JOBS: dict[str, JobFn] = {}
+
+#: kind → "module:function" of the built-in kinds; a module is imported when its kind is first run
+BUILTIN_JOBS = {
+    "train": "disentkit.sweep.kinds:train_job",
+    "evaluate": "disentkit.sweep.kinds:evaluate_job",
+    "transfer": "disentkit.sweep.kinds:transfer_job",
+    "toy": "disentkit.sweep.jobs:toy_job",
+    "sleep": "disentkit.sweep.jobs:sleep_job",
+}
+_JOBS = LazyTable("job kind", BUILTIN_JOBS)
 
 
 def register_job(kind: str) -> Callable[[JobFn], JobFn]:
     """Decorator: ``@register_job("mykind")`` on ``fn(config, job_dir) -> dict``."""
-
-    def wrap(fn: JobFn) -> JobFn:
-        _JOBS[kind] = fn
-        return fn
-
-    return wrap
+    return _JOBS.register(kind)
 
 
 def list_job_kinds() -> list[str]:
-    return sorted(_JOBS)
+    return _JOBS.names()
 
 
 def job_module(kind: str) -> str:
     """Module that defines a kind's function (imported by workers before the lookup)."""
-    return get_job_fn(kind).__module__
+    return _JOBS.module_of(kind)
 
 
 def get_job_fn(kind: str, module: str | None = None) -> JobFn:
     """The function of ``kind``; ``module`` is imported first so that it can register the kind."""
-    if kind not in _JOBS and module:
+    if module and kind not in _JOBS:
         importlib.import_module(module)
-    if kind not in _JOBS:
-        raise unknown_name("job kind", kind, _JOBS)
-    return _JOBS[kind]
+    return _JOBS.get(kind)
 
 
 def dependency_results(config: dict, role: str) -> dict:
@@ -71,7 +74,6 @@ def _record(side_file: str | None, line: str) -> None:
             handle.write(line + "\n")
 
 
-@register_job("toy")
 def toy_job(config: dict, job_dir: Path) -> dict:
     """A cheap, deterministic job for tests and benchmarks.
 
@@ -94,14 +96,9 @@ def toy_job(config: dict, job_dir: Path) -> dict:
     return {"value": value, "square": value * value, "total": total}
 
 
-@register_job("sleep")
 def sleep_job(config: dict, job_dir: Path) -> dict:
     """Sleep ``seconds`` (default 0): a no-op job that measures the machinery around it."""
     seconds = float(config.get("seconds", 0.0))
     if seconds:
         time.sleep(seconds)
     return {"slept": seconds}
-
-
-# The protocol kinds register themselves on import (they import torch lazily, inside the jobs).
-from disentkit.sweep import kinds as _kinds  # noqa: E402,F401

@@ -15,7 +15,6 @@ from pathlib import Path
 
 from disentkit.config import atomic_write_text, from_dict
 from disentkit.errors import DisentkitError
-from disentkit.sweep.jobs import register_job
 
 META_KEYS = ("source", "method", "beta", "seed")
 
@@ -38,7 +37,6 @@ def _set_threads() -> None:
         torch.set_num_threads(threads)
 
 
-@register_job("train")
 def train_job(config: dict, job_dir: Path) -> dict:
     """Train one model with :func:`disentkit.train.train`; the run folder is ``job_dir/run``."""
     from disentkit.train import TrainConfig, apply_preset
@@ -55,7 +53,6 @@ def train_job(config: dict, job_dir: Path) -> dict:
     return {"kind": "train", **summary, "run": str(Path(run).resolve())}
 
 
-@register_job("evaluate")
 def evaluate_job(config: dict, job_dir: Path) -> dict:
     """Evaluate the dependency's model on its source with :func:`disentkit.metrics.evaluate_model`.
 
@@ -97,7 +94,6 @@ def _classifiers(metrics: list[str]) -> tuple[str, ...]:
     return chosen or ("gbt",)  # DCI's importances come from the GBT fits
 
 
-@register_job("transfer")
 def transfer_job(config: dict, job_dir: Path) -> dict:
     """Fine-tune the dependency's model on ``config['target']`` (run_transfer); before and after.
 

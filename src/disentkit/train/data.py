@@ -17,6 +17,13 @@ from concurrent.futures import Future, ThreadPoolExecutor
 import numpy as np
 import torch
 
+from disentkit.data.protocols import (
+    DeviceRenderedSource,
+    GroundTruthSource,
+    ImageSource,
+    PairSource,
+    require_source,
+)
 from disentkit.errors import DisentkitError
 
 #: stream ids mixed into the seed so data and sampling noise never share random numbers
@@ -33,14 +40,24 @@ def to_float_images(images: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float().div_(255.0)
 
 
+def check_training_source(dataset, pairs: bool) -> None:
+    """Refuse, in one line, data that cannot train: weak pairs need a ground-truth source."""
+    if pairs and not isinstance(dataset, GroundTruthSource):
+        raise DisentkitError(
+            f"{getattr(dataset, 'name', 'this data')} has no ground-truth factors, so it cannot make "
+            "weak pairs; use an unsupervised method (beta-vae, beta-tcvae, factor-vae, dip-vae-i, dip-vae-ii, annealed-vae)"
+        )
+    require_source(dataset, PairSource if pairs else ImageSource, "training data")
+
+
 class BatchStream:
     """Batches for a run: pairs for weakly supervised methods, images otherwise.
 
     Parameters
     ----------
-    dataset : object
-        A ``GroundTruthDataset`` (pairs need ``sample_pairs``) or any source with
-        ``sample_images(n, rng)``.
+    dataset : ImageSource
+        A :class:`~disentkit.data.PairSource` (a ``GroundTruthDataset``) for pairs, else any
+        :class:`~disentkit.data.ImageSource`.
     pairs : bool
         Whether the method trains on weak pairs.
     batch, seed, k, allow_equal :
@@ -64,17 +81,11 @@ class BatchStream:
         prefetch=None,
         limit=None,
     ):
-        if pairs and not hasattr(dataset, "sample_pairs"):
-            raise DisentkitError(
-                f"{getattr(dataset, 'name', 'this data')} has no ground-truth factors, so it cannot make "
-                "weak pairs; use an unsupervised method (beta-vae, beta-tcvae, factor-vae, dip-vae-i, dip-vae-ii, annealed-vae)"
-            )
-        if not hasattr(dataset, "sample_images"):
-            raise DisentkitError("the dataset object needs sample_images(n, rng) and observation_shape")
+        check_training_source(dataset, pairs)
         self.dataset, self.pairs, self.batch, self.seed = dataset, pairs, batch, seed
         self.k, self.allow_equal, self.device = k, allow_equal, torch.device(device)
         # Render on the GPU only where the dataset has a torch path (labelled datasets do).
-        self.on_device = self.device.type == "cuda" and hasattr(dataset, "render_torch")
+        self.on_device = self.device.type == "cuda" and isinstance(dataset, DeviceRenderedSource)
         if prefetch is None:
             prefetch = 2 if self.device.type == "cuda" else 0
         self.prefetch, self.limit = prefetch, limit  # no batch at or past ``limit`` is rendered ahead
@@ -89,7 +100,7 @@ class BatchStream:
             pb = self.dataset.sample_pairs(self.batch, self.k, rng, self.allow_equal, device=render_device)
             x1, x2 = (t if torch.is_tensor(t) else to_float_images(t) for t in (pb.x1, pb.x2))
             out = {"x1": x1, "x2": x2, "changed": torch.from_numpy(pb.changed)}
-        elif self.on_device and hasattr(self.dataset, "sample_factors"):
+        elif self.on_device:
             factors = torch.from_numpy(self.dataset.sample_factors(self.batch, rng))  # host: no sync
             generator = torch.Generator().manual_seed(int(rng.integers(0, 2**62)))
             out = {"x": self.dataset.render_torch(factors, generator, device=self.device)}

@@ -32,7 +32,7 @@ from disentkit.models.architectures import check_observation_shape
 from disentkit.models.vae import VAE
 from disentkit.train.checkpoint import load_checkpoint, restore, save_checkpoint
 from disentkit.train.config import TrainConfig
-from disentkit.train.data import COMPANION_STREAM, NOISE_STREAM, BatchStream, step_seed
+from disentkit.train.data import COMPANION_STREAM, NOISE_STREAM, BatchStream, check_training_source, step_seed
 from disentkit.train.guard import COLLAPSE_FILE, CollapseGuard, PosteriorCollapsed, write_collapse
 from disentkit.train.logs import RunLogger, make_progress
 from disentkit.train.step import cpu_shard_count, make_step
@@ -218,6 +218,7 @@ def train(
     if dataset is None:
         dataset = get_dataset(config.data)
     objective = config.objective()
+    check_training_source(dataset, objective.pairs)  # before its observation_shape is read
     channels = model_channels(config, dataset)
     identity = identity_of(config, channels)
     model = build_model(config, channels, device)

@@ -98,15 +98,15 @@ class TrainedModel:
         return np.concatenate(outs) if outs else np.zeros((0, 64, 64, self.model.channels), np.float32)
 
 
-def load_run(path: str | Path, device=None, checkpoint: str = "best") -> TrainedModel:
+def load_run(path: str | Path, device="auto", checkpoint: str = "best") -> TrainedModel:
     """Load a run folder written by :func:`disentkit.train.train`.
 
     Parameters
     ----------
     path : path
         The run folder (holds ``config.yaml`` and ``checkpoints/``).
-    device : str or torch.device, optional
-        Default: CUDA when available, else CPU.
+    device : str or torch.device, default="auto"
+        "auto": CUDA when available, else CPU (resolved by :func:`disentkit.device.pick_device`).
     checkpoint : {"best", "latest"}
         "best" (lowest mean training loss over a checkpoint interval, as the paper) or "latest".
     """

@@ -18,6 +18,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from disentkit.data.protocols import ImageSource, require_source
+from disentkit.data.views import SourceView
 from disentkit.errors import DisentkitError
 
 LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
@@ -43,13 +45,13 @@ def adapt_images(images: np.ndarray, size: int, channels: int) -> np.ndarray:
     return np.clip(out + 0.5, 0, 255).astype(np.uint8)
 
 
-class TargetAdapter:
+class TargetAdapter(SourceView):
     """A target (labelled dataset or unlabelled image source) as the source model sees it.
 
     Parameters
     ----------
-    target : object
-        A ``GroundTruthDataset`` or any source with ``observation_shape`` and ``sample_images``.
+    target : ImageSource
+        A ``GroundTruthDataset`` or any :class:`~disentkit.data.ImageSource`.
     channels : int
         The source model's input channels.
     size : int
@@ -57,26 +59,22 @@ class TargetAdapter:
     """
 
     def __init__(self, target, channels: int, size: int = MODEL_SIZE):
-        shape = tuple(getattr(target, "observation_shape", ()))
+        shape = tuple(require_source(target, ImageSource, "transfer target").observation_shape)
         if len(shape) != 3 or shape[2] not in (1, 3):
-            raise DisentkitError(
-                f"target {getattr(target, 'name', target)!r} has no usable observation_shape"
-            )
+            raise DisentkitError(f"target {target.name!r} has no usable observation_shape: {shape}")
         if shape[0] != shape[1] or shape[0] < size:
             raise DisentkitError(
                 f"target images are {shape[0]}×{shape[1]}; the model reads {size}×{size}: square images of "
                 f"at least {size} px are needed (smaller ones would have to be upsampled; resize them first)"
             )
-        self.target, self.channels, self.size = target, int(channels), int(size)
-        self.name = getattr(target, "name", "target")
+        super().__init__(target, observation_shape=(int(size), int(size), int(channels)))
+        self.channels, self.size = int(channels), int(size)
         self.source_shape = shape
-        self.observation_shape = (self.size, self.size, self.channels)
-        self.labelled = (
-            hasattr(target, "factor_sizes") and hasattr(target, "render") and len(target.factor_sizes) > 0
-        )
-        if self.labelled:
-            self.factor_names = tuple(target.factor_names)
-            self.factor_sizes = tuple(target.factor_sizes)
+
+    @property
+    def target(self):
+        """The target as given."""
+        return self.base
 
     def describe(self) -> dict:
         """How the target was adapted (recorded in every result file)."""
@@ -96,23 +94,8 @@ class TargetAdapter:
     def adapt(self, images: np.ndarray) -> np.ndarray:
         return adapt_images(images, self.size, self.channels)
 
-    # The protocol the training loop and the metrics use ------------------------------------------
-    def sample_images(self, n: int, rng: np.random.Generator) -> np.ndarray:
-        return self.adapt(self.target.sample_images(n, rng))
 
-    def sample_factors(self, n: int, rng: np.random.Generator) -> np.ndarray:
-        return self.target.sample_factors(n, rng)
-
-    def render(self, factors, rng: np.random.Generator | None = None) -> np.ndarray:
-        return self.adapt(self.target.render(factors, rng))
-
-    def sample_pairs(self, n, k, rng, allow_equal=False, device=None):
-        pairs = self.target.sample_pairs(n, k, rng, allow_equal)
-        pairs.x1, pairs.x2 = self.adapt(pairs.x1), self.adapt(pairs.x2)
-        return pairs
-
-
-class HeldOut:
+class HeldOut(SourceView):
     """Fine-tuning data that never contains the evaluation sample's factor combinations.
 
     Parameters
@@ -128,11 +111,10 @@ class HeldOut:
     MAX_HELD = 0.9
 
     def __init__(self, adapter: TargetAdapter, eval_factors: np.ndarray):
-        self.adapter = adapter
-        self.name = adapter.name
-        self.observation_shape = adapter.observation_shape
-        self.factor_names, self.factor_sizes = adapter.factor_names, adapter.factor_sizes
-        self._sizes = np.asarray(adapter.factor_sizes, dtype=np.int64)
+        super().__init__(adapter)
+        if not self.labelled:
+            raise DisentkitError(f"{self.name}: only a labelled target's factor combinations can be held out")
+        self._sizes = np.asarray(self.factor_sizes, dtype=np.int64)
         self._held = np.unique(np.ravel_multi_index(tuple(np.asarray(eval_factors).T), self._sizes))
         if len(self._held) >= self.MAX_HELD * np.prod(self._sizes, dtype=np.float64):
             raise DisentkitError(
@@ -146,26 +128,26 @@ class HeldOut:
         return np.isin(index, self._held)
 
     def sample_factors(self, n: int, rng: np.random.Generator) -> np.ndarray:
-        factors = self.adapter.sample_factors(n, rng)
+        factors = self.base.sample_factors(n, rng)
         held = self._is_held(factors)
         while held.any():  # rejection: the held-out share is small, so this ends in a few rounds
-            factors[held] = self.adapter.sample_factors(int(held.sum()), rng)
+            factors[held] = self.base.sample_factors(int(held.sum()), rng)
             held = self._is_held(factors)
         return factors
 
     def sample_images(self, n: int, rng: np.random.Generator) -> np.ndarray:
-        return self.adapter.render(self.sample_factors(n, rng), rng)
+        return self.render(self.sample_factors(n, rng), rng)
 
     def sample_pairs(self, n, k, rng, allow_equal=False, device=None):
         """Weak pairs whose two members are both outside the evaluation sample."""
-        base = self.adapter.target
-        f1, f2, changed = base.sample_factor_pairs(n, k, rng, allow_equal)
+        grid = self.base.target
+        f1, f2, changed = grid.sample_factor_pairs(n, k, rng, allow_equal)
         bad = self._is_held(f1) | self._is_held(f2)
         while bad.any():
-            g1, g2, gc = base.sample_factor_pairs(int(bad.sum()), k, rng, allow_equal)
+            g1, g2, gc = grid.sample_factor_pairs(int(bad.sum()), k, rng, allow_equal)
             f1[bad], f2[bad], changed[bad] = g1, g2, gc
             bad = self._is_held(f1) | self._is_held(f2)
         from disentkit.data.base import PairBatch
 
-        both = self.adapter.render(np.concatenate([f1, f2]), rng)
+        both = self.render(np.concatenate([f1, f2]), rng)
         return PairBatch(both[:n], both[n:], f1, f2, changed)

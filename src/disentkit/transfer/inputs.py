@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from disentkit.data.views import SourceView
 from disentkit.errors import DisentkitError
 from disentkit.transfer.adapt import HeldOut, TargetAdapter
 from disentkit.transfer.config import MIN_EVAL, TransferConfig
@@ -76,20 +77,13 @@ def eval_sample(adapter: TargetAdapter, config: TransferConfig):
         raise DisentkitError(f"cannot read the target images of {adapter.name}: {exc}") from None
 
 
-class PairRecorder:
+class PairRecorder(SourceView):
     """The adapter, remembering every factor vector OMES renders (to hold them out of fine-tuning)."""
 
     def __init__(self, adapter: TargetAdapter):
-        self.adapter, self.factors = adapter, []
-        self.name, self.factor_names, self.factor_sizes = (
-            adapter.name,
-            adapter.factor_names,
-            adapter.factor_sizes,
-        )
-
-    def sample_factors(self, n, rng):
-        return self.adapter.sample_factors(n, rng)
+        super().__init__(adapter, where="transfer target")
+        self.factors: list[np.ndarray] = []
 
     def render(self, factors, rng=None):
         self.factors.append(np.asarray(factors))
-        return self.adapter.render(factors, rng)
+        return super().render(factors, rng)
