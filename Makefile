@@ -5,7 +5,7 @@ BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 TORCH   := torch==2.13.0
 
-.PHONY: setup demo test test-slow bench lint clean
+.PHONY: setup demo test test-slow bench docs lint clean
 
 setup: $(STAMP)
 
@@ -30,9 +30,14 @@ test-slow: setup
 bench: setup
 	$(BIN)/python -m benchmarks.run
 
+# The user guide (docs/*.md, README.md as home) and the API reference → site/ (git-ignored); warnings
+# are errors. `make test` builds it too (tests/test_docs_build.py).
+docs: setup
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+
 lint: setup
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
 
 clean:
-	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache
+	rm -rf $(VENV) build site *.egg-info src/*.egg-info .pytest_cache
