@@ -24,7 +24,7 @@ def pick_device(name: str | torch.device | None = None) -> torch.device:
 
 def model_memory_format(device: torch.device) -> torch.memory_format:
     """Layout for conv weights on ``device``: channels-last on CPU, where oneDNN runs it faster
-    (1.14–1.29× per training step in A/B rounds on 2 cores; docs/training.md, Performance) and
+    (1.14–1.29× per training step in A/B rounds on 2 cores; docs/notes/training-lab-notes.md, "Performance measurements") and
     convolutions then emit channels-last from ordinary NCHW inputs; CUDA keeps cuDNN's default
     (not measured there)."""
     return torch.channels_last if device.type == "cpu" else torch.contiguous_format

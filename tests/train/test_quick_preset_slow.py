@@ -4,14 +4,14 @@
 * ``cpu-quick`` (GVAE with the changed factors known, ``sparsity 16``) must beat a β-VAE with its
   settings (β, latents, sparsity, schedule) and budget, and reach the issue's targets: MIG ≥ 0.25 and
   OMES ≥ 0.5 (this seed: MIG 0.32, OMES 0.529 on 2026-12-04; both targets in 6 of 6 two-thread draws
-  and 5 of 6 one-thread draws — docs/training.md, "Sparsity: finishing the collapse").
+  and 5 of 6 one-thread draws — docs/notes/training-lab-notes.md, "Sparsity: finishing the collapse").
   This seed's run is deterministic at two threads, so the assertion checks that training still
   produces this draw; the docs count how often other draws pass.
 * ``cpu-quick-ada`` (Ada-GVAE, changed factors unknown) must beat its β-VAE too: the paper's finding.
-  Its OMES stays below 0.5 at this budget (docs/training.md), so no target is asserted for it.
+  Its OMES stays below 0.5 at this budget (docs/notes/training-lab-notes.md), so no target is asserted for it.
 
 The runs use two torch threads (two CPU shards), as measured: at this budget the outcome is a chaotic
-function of the float rounding, so another thread or shard count is another draw (docs/training.md
+function of the float rounding, so another thread or shard count is another draw (docs/notes/training-lab-notes.md
 lists the seeds measured; SEED's figures there were measured in exactly this configuration).
 """
 

@@ -212,14 +212,7 @@ def _from_model(model, data, n, metrics, rng, options) -> Evaluation:
 
     if data is None:
         raise DisentkitError("--model needs --data NAME (the dataset to evaluate on)")
-    try:
-        run = disentkit.load_run(model)
-    except ModuleNotFoundError as exc:
-        if "disentkit.train" not in str(exc):
-            raise
-        raise DisentkitError(
-            "loading trained runs is not available in this build (disentkit.train.runs missing)"
-        ) from None
+    run = disentkit.load_run(model)
     dataset = get_dataset(data)
     result = evaluate_model(
         lambda images: run.encode(images)[0], dataset, n, rng=rng, metrics=metrics, **options

@@ -22,18 +22,6 @@ from disentkit.errors import DisentkitError
 
 KEY_LENGTH = 16
 
-# Datasets of the transfer protocol (spec/protocol.md); the live registry is used when it is filled.
-PROTOCOL_DATASETS = (
-    "dsprites",
-    "color-dsprites",
-    "noisy-dsprites",
-    "noisy-color-dsprites",
-    "shapes3d",
-    "isaac3d",
-    "coil100-aug",
-    "coil100-aug-binary",
-    "rgbd-objects",
-)
 DEFAULT_METHODS = ("ada-gvae", "ada-ml-vae", "beta-vae", "beta-tcvae", "gvae-labels", "ml-vae-labels")
 # disentkit.metrics.METRICS' names (kept here so that toy plans need not import the metrics).
 KNOWN_METRICS = (
@@ -238,14 +226,10 @@ def _check_names(what: str, names, valid) -> None:
 
 
 def valid_datasets() -> list[str]:
-    """Registered datasets, or the protocol's names while the registry is still empty."""
+    """The registered datasets' names (the registry's table: no dataset module is imported)."""
     from disentkit.data.registry import list_datasets
 
-    try:
-        names = list_datasets()
-    except Exception:  # a half-built dataset module must not make plans unloadable
-        names = []
-    return sorted(set(names)) if names else sorted(PROTOCOL_DATASETS)
+    return sorted(list_datasets())
 
 
 def valid_methods() -> list[str]:
@@ -262,7 +246,6 @@ def validate_plan(plan: Plan) -> None:
     """Check names and values; raises DisentkitError naming the bad ones and the valid ones."""
     from disentkit.sweep.jobs import list_job_kinds
 
-    # Only a grid needs the dataset registry (importing it loads torch: seconds).
     datasets = valid_datasets() if plan.sources or plan.targets else []
     _check_names("sources", plan.sources, datasets)
     if not isinstance(plan.targets, dict):

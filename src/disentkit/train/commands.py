@@ -91,7 +91,7 @@ def visualize_command(
 
     if n < 1:
         raise DisentkitError("--n must be at least 1")
-    model = load_run(run, device=None if device == "auto" else device, checkpoint=checkpoint)
+    model = load_run(run, device=device, checkpoint=checkpoint)
     images = get_dataset(model.config.data).sample_images(n, np.random.default_rng(seed))
     written = visualize(model, images, out)
     typer.echo(f"wrote {len(written)} files to {out}")

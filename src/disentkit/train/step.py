@@ -22,7 +22,7 @@ from disentkit.models.vae import vae_loss
 # with more threads keep one multi-threaded step until sharding is measured there.
 AUTO_SHARDS_MAX = 4
 # Examples (pairs) per shard below which sharding stops paying: 8-pair shards of cpu-quick's 16-pair
-# batch ran 0.98-1.22x the two-threaded unsharded step (3 interleaved rounds, docs/training.md).
+# batch ran 0.98-1.22x the two-threaded unsharded step (3 interleaved rounds, docs/notes/training-lab-notes.md).
 MIN_SHARD = 8
 
 
