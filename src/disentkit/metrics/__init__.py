@@ -24,6 +24,8 @@ __getattr__, __all__ = lazy_exports(
         "interventional": "BetaVAEResult FactorVAEResult InterventionSettings beta_vae_score "
         "factor_vae_score",
         "omes_metric": "OMESResult OMESSettings matched_pairs omes omes_intervention",
+        "review_probes": "ReviewExplicitnessResult ReviewSAPResult ZDiffResult review_explicitness review_sap "
+        "z_diff",
         "suite": "METRICS PROFILES SuiteOptions evaluate_model evaluate_representation resolve_metrics",
     },
 )

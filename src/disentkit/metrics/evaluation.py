@@ -96,7 +96,8 @@ class Evaluation:
         out = {}
         for name, result in self.metrics.items():
             for key in HEADLINES.get(name, {}):
-                out[name if key == name else f"{name}.{key}"] = (result or {}).get(key)
+                if key in (result or {}):  # a metric's variants report some of its headlines
+                    out[name if key == name else f"{name}.{key}"] = result[key]
         return out
 
     def columns(self) -> dict[str, float]:

@@ -23,7 +23,12 @@ HEADLINES: dict[str, dict[str, str]] = {
     "downstream_mlp": DOWNSTREAM_COLUMNS,
     "mig": {"mig": "mig"},
     "sap": {"sap": "sap"},
-    "modularity": {"modularity": "modularity", "explicitness_test": "explicitness"},
+    # explicitness_test: disentanglement_lib's; explicitness: the review's (zaidi2020 profile)
+    "modularity": {
+        "modularity": "modularity",
+        "explicitness_test": "explicitness",
+        "explicitness": "explicitness",
+    },
     "unsupervised": {
         key: key
         for key in (
@@ -38,6 +43,7 @@ HEADLINES: dict[str, dict[str, str]] = {
     "irs": {"irs": "irs"},
     "z_max_variance": {"z_max_variance": "z_max_variance"},
     "z_min_variance": {"z_min_variance": "z_min_variance"},
+    "z_diff": {"z_diff": "z_diff"},
     "infomec": {"infom": "infom", "infoc": "infoc", "infoe": "infoe"},
     "dci_es": {
         "disentanglement": "dci_es_disentanglement",

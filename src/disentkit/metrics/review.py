@@ -229,7 +229,8 @@ def review_mig(z, y, factor_names=None, *, n_bins: int = REVIEW_BINS) -> ReviewM
 
 @dataclass
 class ReviewModularityResult(MetricResult):
-    """The review's modularity (Ridgeway & Mozer) on all rows; no explicitness."""
+    """The review's modularity (Ridgeway & Mozer) on all rows; the suite adds the review's explicitness
+    (:func:`~disentkit.metrics.review_probes.review_explicitness`) under the zaidi2020 profile."""
 
     modularity: float
     factor_names: list[str]
@@ -237,6 +238,8 @@ class ReviewModularityResult(MetricResult):
     mutual_information: np.ndarray
     dropped_factors: list[str] = field(default_factory=list)
     settings: dict = field(default_factory=dict)
+    explicitness: float | None = None
+    explicitness_settings: dict = field(default_factory=dict)
 
 
 def review_modularity(z, y, factor_names=None, *, n_bins: int = REVIEW_BINS) -> ReviewModularityResult:

@@ -19,7 +19,15 @@ from dataclasses import dataclass
 import numpy as np
 
 from disentkit.errors import DisentkitError, unknown_name
-from disentkit.metrics import classifiers, infomec_metric, information, interventional, probes, review
+from disentkit.metrics import (
+    classifiers,
+    infomec_metric,
+    information,
+    interventional,
+    probes,
+    review,
+    review_probes,
+)
 from disentkit.metrics import omes_metric as omes
 from disentkit.metrics._common import MetricWarning, json_safe, prepare
 from disentkit.metrics.evaluation import Evaluation
@@ -40,6 +48,7 @@ METRICS: dict[str, tuple[bool, str]] = {
     "irs": (False, "interventional robustness score (sample-based)"),
     "z_max_variance": (False, "Z-max variance (sample-based majority vote)"),
     "z_min_variance": (False, "Z-min variance (the FactorVAE score from the sample, the review's variant)"),
+    "z_diff": (False, "Z-diff (the BetaVAE score from the sample, the review's variant)"),
     "infomec": (False, "InfoM, InfoC, InfoE (kNN normalised MI, logistic regression)"),
     "dci_es": (False, "DCI-ES: explicitness from random-forest loss-capacity curves, size"),
     "beta_vae": (True, "BetaVAE score (interventional)"),
@@ -201,10 +210,18 @@ def _run_array_metrics(z, y, names, wanted, opts: SuiteOptions, rng, omes_result
         mig = review.review_mig if review_profile else information.mig
         results["mig"] = mig(z, y, names, n_bins=opts.n_bins)
     if "sap" in wanted:
-        results["sap"] = classifiers.sap(z, y, names, rng=rng, c=opts.sap_c, **common)
+        if review_profile:
+            results["sap"] = review_probes.review_sap(z, y, names, n_jobs=opts.n_jobs)
+        else:
+            results["sap"] = classifiers.sap(z, y, names, rng=rng, c=opts.sap_c, **common)
     if "modularity" in wanted:
         if review_profile:
-            results["modularity"] = review.review_modularity(z, y, names, n_bins=opts.n_bins)
+            explicit = review_probes.review_explicitness(z, y, names)
+            results["modularity"] = dataclasses.replace(
+                review.review_modularity(z, y, names, n_bins=opts.n_bins),
+                explicitness=explicit.explicitness,
+                explicitness_settings=explicit.settings,
+            )
         else:
             results["modularity"] = information.modularity_explicitness(
                 z, y, names, rng=rng, n_bins=opts.n_bins, **common
@@ -230,6 +247,8 @@ def _run_new_metrics(results: TimedResults, z, y, names, wanted, opts: SuiteOpti
         results["z_max_variance"] = review.z_max_variance(z, y, names, rng=rng)
     if "z_min_variance" in wanted:
         results["z_min_variance"] = review.z_min_variance(z, y, names, rng=rng)
+    if "z_diff" in wanted:
+        results["z_diff"] = review_probes.z_diff(z, y, names, rng=rng)
     if "infomec" in wanted:
         results["infomec"] = infomec_metric.infomec(
             z, y, names, rng=rng, n_neighbors=opts.infomec_n_neighbors, n_jobs=opts.n_jobs

@@ -39,6 +39,7 @@ KNOWN_METRICS = (
     "irs",
     "z_max_variance",
     "z_min_variance",
+    "z_diff",
     "infomec",
     "dci_es",
     "beta_vae",
