@@ -18,7 +18,8 @@ factors (10, 10, 10, 8, 4, 15):
 
 Environment: ``BENCH_METRICS_SHAPES=dsprites,shapes3d`` picks the shapes; ``BENCH_METRICS_PARTS``
 (default ``fast,gbt,new,suite``) the parts; ``BENCH_METRICS_GBT=0`` skips the (minutes-long) exact GBT
-part; ``BENCH_METRICS_RF=0`` the random-forest DCI (1,200 cross-validation fits per run).
+part; ``BENCH_METRICS_RF=0`` the random-forest DCI (1,200 cross-validation fits per run);
+``BENCH_METRICS_SAP_TREES=0`` the review's SAP (4,500 tree fits on the dSprites-shaped sample).
 """
 
 from __future__ import annotations

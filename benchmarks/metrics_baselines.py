@@ -36,6 +36,7 @@ from disentkit.metrics.probes import (
     dci_regression,
     explicitness_from_curve,
 )
+from disentkit.metrics.review_probes import review_sap, z_diff
 from disentkit.metrics.suite import DEFAULT_ARRAY_METRICS
 
 
@@ -229,6 +230,58 @@ def naive_dci_es(z, y, seed_list, depths, trees):
 
 
 # ---------------------------------------------------------------------------- sections
+def naive_review_sap(z, y):
+    """The review's sap.py (classification): per factor, per code, depths 1-9 by 10-fold CV, one after
+    the other."""
+    from sklearn.tree import DecisionTreeClassifier
+
+    codes = minmax_scale(z)
+    gaps = []
+    for f in range(y.shape[1]):
+        row = []
+        for c in range(z.shape[1]):
+            best, depth = 0, 0
+            for d in range(1, 10):
+                score = cross_val_score(
+                    DecisionTreeClassifier(max_depth=d), codes[:, [c]], y[:, f], cv=10
+                ).mean()
+                if score > best:
+                    best, depth = score, d
+            tree = DecisionTreeClassifier(max_depth=max(depth, 1)).fit(codes[:, [c]], y[:, f])
+            row.append(np.mean(tree.predict(codes[:, [c]]) == y[:, f]))
+        top = sorted(row)
+        gaps.append(top[-1] - top[-2])
+    return float(np.mean(gaps))
+
+
+def naive_z_diff(z, y, rng, batch_size=200, n_train=10_000, n_eval=5_000):
+    """The review's z_diff.py as loops (a pair at a time), drawing what disentkit draws, in its order."""
+    values = []
+    for f in range(y.shape[1]):
+        vals, counts = np.unique(y[:, f], return_counts=True)
+        values.append([np.flatnonzero(y[:, f] == v) for v, n in zip(vals, counts, strict=True) if n > 1])
+
+    def points(n):
+        targets = rng.integers(0, y.shape[1], size=n)
+        inputs = np.empty((n, z.shape[1]))
+        for i, f in enumerate(targets):
+            groups = values[f]
+            chosen = rng.integers(0, len(groups), size=batch_size)
+            sizes = np.array([len(groups[v]) for v in chosen])
+            first = rng.integers(0, sizes)
+            shift = rng.integers(1, sizes)
+            diffs = [np.abs(z[groups[v][a]] - z[groups[v][(a + s) % len(groups[v])]])
+                     for v, a, s in zip(chosen, first, shift, strict=True)]  # fmt: skip
+            inputs[i] = np.mean(diffs, axis=0)
+        return inputs, targets
+
+    x_train, t_train = points(n_train)
+    x_eval, t_eval = points(n_eval)
+    model = LogisticRegression(max_iter=10_000).fit(x_train, t_train)
+    k = y.shape[1]
+    return (model.score(x_eval, t_eval) - 1 / k) / (1 - 1 / k)
+
+
 def bench_new_metrics(name, z, y) -> list[list[object]]:
     import os
 
@@ -279,6 +332,21 @@ def bench_new_metrics(name, z, y) -> list[list[object]]:
             lambda: naive_dci_forest_importance(z, y, seeds(np.random.default_rng(0), y.shape[1])),
             lambda a, b: close(a, b, 1e-12),
             "same importance matrix asserted",
+        )
+    row(
+        "Z-diff",
+        lambda: z_diff(z, y, rng=np.random.default_rng(0)).z_diff,
+        lambda: naive_z_diff(z, y, np.random.default_rng(0)),
+        close,
+        "same value asserted (same random draws)",
+    )
+    if os.environ.get("BENCH_METRICS_SAP_TREES", "1") != "0":
+        row(
+            "SAP, the review's trees (zaidi2020)",
+            lambda: review_sap(z, y, n_jobs=-1).sap,
+            lambda: naive_review_sap(z, y),
+            close,
+            "same value asserted; (factor, code) pairs in parallel",
         )
     trees = int(os.environ.get("BENCH_METRICS_ES_TREES", "10"))
     row(
