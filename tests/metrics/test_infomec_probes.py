@@ -212,3 +212,20 @@ def test_dci_es_small():
     assert good.disentanglement > 0.6
     with pytest.raises(DisentkitError, match="2 probe depths"):
         dci_es(z, y, rng=np.random.default_rng(0), depths=(3,))
+
+
+def test_dci_es_repository_convention_is_its_formula():
+    capacities, losses, baseline = [1, 2, 4, 8], [0.6, 0.65, 0.3, 0.35], 0.8
+    running = [0.6, 0.6, 0.3, 0.3]  # the lowest loss so far
+    above = [r - 0.3 for r in running]  # above the curve's own minimum
+    area = sum((above[i] + above[i + 1]) / 2 * (capacities[i + 1] - capacities[i]) for i in range(3))
+    expected = 1 - 2 * area / ((8 - 1) * baseline)
+    assert explicitness_from_curve(capacities, losses, baseline, "repository") == pytest.approx(expected)
+    paper_area = sum(
+        (running[i] + running[i + 1]) / 2 * (capacities[i + 1] - capacities[i]) for i in range(3)
+    )
+    assert explicitness_from_curve(capacities, losses, baseline) == pytest.approx(
+        1 - paper_area / (7 * baseline)
+    )
+    with pytest.raises(DisentkitError, match="convention"):
+        explicitness_from_curve(capacities, losses, baseline, "nope")

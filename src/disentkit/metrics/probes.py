@@ -217,12 +217,25 @@ class DCIESResult(MetricResult):
     settings: dict = field(default_factory=dict)
 
 
-def explicitness_from_curve(capacities, losses, baseline: float) -> float:
-    """1 − ∫ min-so-far loss d(capacity) / ((c_max − c_min) · baseline), trapezoid rule, ℓ* = 0."""
+#: how E turns a loss-capacity curve into a score: the paper's (area above ℓ* = 0 over
+#: (c_max − c_min)·ℓ_b) or the repository's compute_explitcitness (area above the curve's own lowest
+#: loss, doubled, over the same box)
+ES_CONVENTIONS = ("paper", "repository")
+
+
+def explicitness_from_curve(capacities, losses, baseline: float, convention: str = "paper") -> float:
+    """E of one factor from its loss-capacity curve (min-so-far losses, trapezoid rule):
+    ``paper`` 1 − area / ((c_max − c_min)·baseline); ``repository`` 1 − 2·(area above the lowest
+    loss) / ((c_max − c_min)·baseline)."""
+    if convention not in ES_CONVENTIONS:
+        raise DisentkitError(f"unknown DCI-ES convention {convention!r}; valid: {', '.join(ES_CONVENTIONS)}")
     c = np.asarray(capacities, dtype=np.float64)
     running = np.minimum.accumulate(np.asarray(losses, dtype=np.float64))
-    area = np.sum(0.5 * (running[1:] + running[:-1]) * np.diff(c))
-    return float(1.0 - area / ((c[-1] - c[0]) * baseline))
+    box = (c[-1] - c[0]) * baseline
+    if convention == "repository":
+        above = running - running.min()
+        return float(1.0 - 2.0 * np.sum(0.5 * (above[1:] + above[:-1]) * np.diff(c)) / box)
+    return float(1.0 - np.sum(0.5 * (running[1:] + running[:-1]) * np.diff(c)) / box)
 
 
 def _forest_fit(depth, trees, seed, z_tr, y_tr, z_te, y_te):
@@ -242,6 +255,7 @@ def dci_es(
     n_train: int = N_TRAIN,
     n_test: int = N_TEST,
     n_jobs: int = -1,
+    convention: str = "paper",
 ) -> DCIESResult:
     """DCI-ES with random-forest classification probes of max depth ``depths`` (capacity axis).
 
@@ -250,6 +264,8 @@ def dci_es(
     over factors. D, C (disentanglement_lib's formulas) and I (mean test accuracy) come from the depth
     with the highest mean test accuracy. S = K / D.
     """
+    if convention not in ES_CONVENTIONS:
+        raise DisentkitError(f"unknown DCI-ES convention {convention!r}; valid: {', '.join(ES_CONVENTIONS)}")
     depths = sorted(int(d) for d in depths)
     if len(depths) < 2 or depths[0] < 1:
         raise DisentkitError(f"DCI-ES needs at least 2 probe depths ≥ 1, got {depths}")
@@ -266,7 +282,7 @@ def dci_es(
     acc = np.array([f[1] for f in fits]).reshape(len(depths), k)
     loss = 1.0 - acc
     baseline = [1.0 - 1.0 / len(np.unique(col)) for col in y.T]
-    per_factor = [explicitness_from_curve(depths, loss[:, f], baseline[f]) for f in range(k)]
+    per_factor = [explicitness_from_curve(depths, loss[:, f], baseline[f], convention) for f in range(k)]
     best = int(np.argmax(acc.mean(axis=1)))
     imp = np.stack([fits[best * k + f][0] for f in range(k)], axis=1)
     dis, com, _, _ = dci_from_importance(imp)
@@ -288,6 +304,7 @@ def dci_es(
             "capacities": depths,
             "best_capacity": depths[best],
             "loss": "1 - test accuracy; baseline 1 - 1/classes; lowest loss l* = 0",
+            "explicitness_convention": convention,
             "n_train": len(z_tr),
             "n_test": len(z_te),
             "n_jobs": n_jobs,

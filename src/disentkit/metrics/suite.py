@@ -107,6 +107,7 @@ class SuiteOptions:
     infomec_n_neighbors: int = 10
     dci_es_depths: tuple[int, ...] = (1, 2, 3, 4, 8, 10, 12, 14, 16, 18, 20, 32)
     dci_es_trees: int = 100
+    dci_es_convention: str = "paper"  # E as the paper defines it, or "repository" (compute_explitcitness)
 
     @classmethod
     def from_kwargs(cls, **options) -> SuiteOptions:
@@ -256,6 +257,7 @@ def _run_new_metrics(results: TimedResults, z, y, names, wanted, opts: SuiteOpti
     if "dci_es" in wanted:
         results["dci_es"] = probes.dci_es(
             z, y, names, rng=rng, depths=opts.dci_es_depths, n_estimators=opts.dci_es_trees,
+            convention=opts.dci_es_convention,
             n_train=opts.n_train, n_test=opts.n_test, n_jobs=opts.n_jobs,
         )  # fmt: skip
 
