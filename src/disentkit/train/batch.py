@@ -93,6 +93,16 @@ class _LossOf(nn.Module):
 
 
 @dataclasses.dataclass
+class Outcome:
+    """How one model's training ended: "finished", "diverged" (``diverged.json``) or "collapsed"
+    (``collapse.json``), with the reason."""
+
+    out: Path
+    status: str
+    message: str = ""
+
+
+@dataclasses.dataclass
 class BatchMember:
     """One model of a batch: its open run, its log/checkpoint writer and how it ended."""
 
@@ -263,7 +273,7 @@ def train_batch(
     progress: bool = True,
     device: str | None = None,
     changes: dict | None = None,
-) -> list[BatchMember]:
+) -> list[Outcome]:
     """Train one model per ``(config, out_dir)`` as one batch; returns each model's outcome.
 
     Parameters
@@ -318,7 +328,7 @@ def train_batch(
         for member in members:
             member.record.close()
             member.run.stream.close()
-    return members
+    return [Outcome(m.out, m.status, m.message) for m in members]
 
 
 def _train_members(members: list[BatchMember], progress: bool) -> None:
@@ -387,11 +397,113 @@ def _guarded(member: BatchMember, step: int, write, *args) -> bool:
     """``write(step, *args)`` (a log row or checkpoint); a divergence or collapse stops this member only."""
     try:
         write(step, *args)
-    except TrainingDiverged as exc:
-        member.status, member.message = "diverged", str(exc)
-        atomic_write_text(member.out / DIVERGED_FILE, json.dumps({"step": step, "message": str(exc)}))
-        return False
-    except PosteriorCollapsed as exc:  # collapse.json is written by the record
-        member.status, member.message = "collapsed", str(exc)
+    except (TrainingDiverged, PosteriorCollapsed) as exc:
+        member.status, member.message = stopped_by(member.out, exc, step)
         return False
     return True
+
+
+def stopped_by(out: Path, exc: DisentkitError, step: int | None = None) -> tuple[str, str]:
+    """(status, message) of a model stopped by ``exc``; a divergence is written to ``diverged.json``
+    (a collapse is in ``collapse.json`` already)."""
+    if isinstance(exc, PosteriorCollapsed):
+        return "collapsed", str(exc)
+    atomic_write_text(out / DIVERGED_FILE, json.dumps({"step": step, "message": str(exc)}))
+    return "diverged", str(exc)
+
+
+# ---------------------------------------------------------------------------- batch or solo
+#: Whether a model batch steps faster than the same models' solo runs on the CPU. Measured not
+#: (2 cores: docs/results/model-batches-2026-12-06.md), so CPU work trains the models one after
+#: another; the batch is for GPUs, whose small-model steps are bound by kernel launches.
+CPU_BATCH_FASTER = False
+
+
+def batch_pays(device: torch.device) -> bool:
+    """Whether :func:`train_models` batches on ``device``."""
+    return device.type != "cpu" or CPU_BATCH_FASTER
+
+
+def train_models(
+    configs: list[TrainConfig | None],
+    out_dirs: list[str | Path],
+    dataset=None,
+    resume: bool | str = False,
+    progress: bool = True,
+    device: str | None = None,
+    changes: dict | None = None,
+    solo: bool = False,
+    say=None,
+    on_outcome=None,
+) -> list[Outcome]:
+    """Train the models as one batch (:func:`train_batch`) where that is possible and faster, else
+    one after another as solo runs; either way a model that diverges or collapses stops alone.
+    ``solo``: always one after another. ``say``: called with the line saying why they train solo;
+    ``on_outcome``: with each model's :class:`Outcome` as soon as it is known."""
+    from disentkit.config import load_config
+    from disentkit.device import pick_device
+    from disentkit.train.loop import train, train_or_resume
+
+    first = configs[0] or load_config(TrainConfig, Path(out_dirs[0]) / "config.yaml")
+    run_device = pick_device(device or first.device)
+    why_solo = None if batch_pays(run_device) else "a model batch is slower than solo runs on the CPU"
+    try:
+        check_batchable([c for c in configs if c is not None] or [first])
+    except DisentkitError as exc:
+        why_solo = str(exc).split(";")[0]
+    if not solo and why_solo is None:
+        outcomes = train_batch(configs, out_dirs, dataset, resume, progress, device, changes)
+        for outcome in outcomes:
+            if on_outcome is not None:
+                on_outcome(outcome)
+        return outcomes
+    if not solo and say is not None and len(configs) > 1:
+        say(f"{why_solo} (docs/batches.md): training the {len(configs)} models one after another")
+    outcomes = []
+    for config, out in zip(configs, out_dirs, strict=True):
+        out = Path(out)
+        try:
+            if resume == "auto":
+                train_or_resume(config, out, dataset, progress=progress, device=device)
+            elif resume:
+                train(None, out, dataset, resume=True, progress=progress, device=device, changes=changes)
+            else:
+                train(config, out, dataset, progress=progress, device=device)
+            outcomes.append(Outcome(out, "finished"))
+        except (TrainingDiverged, PosteriorCollapsed) as exc:
+            outcomes.append(Outcome(out, *stopped_by(out, exc)))
+        if on_outcome is not None:
+            on_outcome(outcomes[-1])
+    return outcomes
+
+
+def parse_seeds(text: str) -> list[int]:
+    """``--seeds``: "0-9" (inclusive), "0,3,5" or a mix ("0-2,7")."""
+    seeds: list[int] = []
+    try:
+        for part in text.split(","):
+            low, sep, high = part.strip().partition("-")
+            seeds += list(range(int(low), int(high) + 1)) if sep else [int(low)]
+    except ValueError:
+        raise DisentkitError(f"--seeds takes ranges and numbers such as 0-9 or 0,3,5; got {text!r}") from None
+    if not seeds or len(set(seeds)) != len(seeds) or min(seeds) < 0:
+        raise DisentkitError(f"--seeds must name distinct seeds ≥ 0, such as 0-9; got {text!r}")
+    return seeds
+
+
+def parse_betas(text: str) -> list[float]:
+    """``--betas``: "1,2,4"."""
+    try:
+        betas = [float(part) for part in text.split(",")]
+    except ValueError:
+        raise DisentkitError(
+            f"--betas takes numbers separated by commas, such as 1,2; got {text!r}"
+        ) from None
+    if len(set(betas)) != len(betas) or min(betas) < 0:
+        raise DisentkitError(f"--betas must be distinct values ≥ 0; got {text!r}")
+    return betas
+
+
+def model_folder(beta: float, seed: int) -> str:
+    """The run folder name of one model of ``train --seeds/--betas``: ``beta2-seed0``."""
+    return f"beta{beta:g}-seed{seed}"
