@@ -276,6 +276,10 @@ def train_batch(
 ) -> list[Outcome]:
     """Train one model per ``(config, out_dir)`` as one batch; returns each model's outcome.
 
+    A model whose loss becomes NaN/inf stops with ``diverged.json`` in its folder, one whose
+    posterior collapses with ``collapse.json``; the others train on. Runs resumed from checkpoints
+    of different steps first catch up, the furthest behind first, so that all step in lock-step.
+
     Parameters
     ----------
     configs : list of TrainConfig (or None on resume)
@@ -287,10 +291,6 @@ def train_batch(
         continue the runs that have one and start the others afresh (as ``train_or_resume``).
     changes : dict, optional
         On resume, the caller's config fields (a larger ``steps`` extends every run).
-
-    A model whose loss becomes NaN/inf stops with ``diverged.json`` in its folder, one whose
-    posterior collapses with ``collapse.json``; the others train on. Runs resumed from checkpoints
-    of different steps first catch up, the furthest behind first, so that all step in lock-step.
     """
     if len(configs) != len(out_dirs):
         raise DisentkitError(f"{len(configs)} configs for {len(out_dirs)} run folders")
