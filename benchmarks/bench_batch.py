@@ -23,21 +23,20 @@ import torch
 from benchmarks.timing import markdown_table
 
 
-def _setup(models: int, pairs: int):
+def _setup(models: int, pairs: int, device: torch.device):
     from disentkit.train.batch import ModelBatch
     from disentkit.train.config import TrainConfig
     from disentkit.train.loop import _make_optimizer, build_model
     from disentkit.train.step import EagerStep, ShardedStep
 
-    device = torch.device("cpu")
-    config = TrainConfig(method="ada-gvae", batch=pairs, lr=5e-4, clip=1.0, device="cpu", cpu_shards=1)
+    config = TrainConfig(method="ada-gvae", batch=pairs, lr=5e-4, clip=1.0, device=str(device), cpu_shards=1)
     objective = config.objective()
     gen = torch.Generator().manual_seed(0)
     batches = [
         {
-            "x1": (torch.rand(pairs, 1, 64, 64, generator=gen) > 0.9).float(),
-            "x2": (torch.rand(pairs, 1, 64, 64, generator=gen) > 0.9).float(),
-            "changed": torch.zeros(pairs, 5, dtype=torch.bool),
+            "x1": (torch.rand(pairs, 1, 64, 64, generator=gen) > 0.9).float().to(device),
+            "x2": (torch.rand(pairs, 1, 64, 64, generator=gen) > 0.9).float().to(device),
+            "changed": torch.zeros(pairs, 5, dtype=torch.bool, device=device),
         }
         for _ in range(models)
     ]
@@ -60,28 +59,40 @@ def _setup(models: int, pairs: int):
 
     solo = [EagerStep(r.model, r.optimizer, objective, r.config, device) for r in runs()]
     threads = torch.get_num_threads()
-    sharded = [ShardedStep(r.model, r.optimizer, objective, r.config, device, 2) for r in runs()]
-    torch.set_num_threads(threads)  # the sharded step's one thread per worker is set around its runs
+    sharded = []
+    if device.type == "cpu":
+        sharded = [ShardedStep(r.model, r.optimizer, objective, r.config, device, 2) for r in runs()]
+        torch.set_num_threads(threads)  # the sharded step's one thread per worker is set around its runs
     batch = ModelBatch([SimpleNamespace(run=r) for r in runs()])
     return batches, solo, sharded, batch
 
 
-def _timed(fn, steps: int, bf16: bool, threads: int) -> float:
-    autocast = torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
+def _timed(fn, steps: int, bf16: bool, threads: int, device: torch.device) -> float:
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
     saved = torch.get_num_threads()
     torch.set_num_threads(threads)
+    _sync(device)
     start = time.perf_counter()
     with autocast:
         for s in range(steps):
             fn(s)
+    _sync(device)
     elapsed = time.perf_counter() - start
     torch.set_num_threads(saved)
     return elapsed
 
 
-def measure(models: int, pairs: int, rounds: int, steps: int, bf16: bool) -> dict[str, list[float]]:
-    """Model-steps/s per round of each way of stepping ``models`` models."""
-    batches, solo, sharded, batch = _setup(models, pairs)
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def measure(
+    models: int, pairs: int, rounds: int, steps: int, bf16: bool, device: torch.device = torch.device("cpu")
+) -> dict[str, list[float]]:
+    """Model-steps/s per round of each way of stepping ``models`` models on ``device`` (the sharded
+    step on the CPU only)."""
+    batches, solo, sharded, batch = _setup(models, pairs, device)
     betas, seeds = [1.0] * models, list(range(models))
 
     def solo_steps(runners):
@@ -92,20 +103,19 @@ def measure(models: int, pairs: int, rounds: int, steps: int, bf16: bool) -> dic
         return fn
 
     threads = torch.get_num_threads()
-    ways = {
-        "solo, eager (1 step of the whole batch)": (solo_steps(solo), False, threads),
-        "solo, 2 CPU shards (train's default here)": (solo_steps(sharded), False, 1),
-        "batch (vmap)": (lambda s: batch.step(batches, betas, seeds), False, threads),
-    }
+    ways = {"solo, eager (1 step of the whole batch)": (solo_steps(solo), False, threads)}
+    if sharded:
+        ways["solo, 2 CPU shards (train's default here)"] = (solo_steps(sharded), False, 1)
+    ways["batch (vmap)"] = (lambda s: batch.step(batches, betas, seeds), False, threads)
     if bf16:
         ways["solo, eager, bf16 autocast"] = (solo_steps(solo), True, threads)
         ways["batch (vmap), bf16 autocast"] = (lambda s: batch.step(batches, betas, seeds), True, threads)
     for fn, use_bf16, n in ways.values():  # warm-up: the first steps of a fresh model are slow on CPU
-        _timed(fn, 2, use_bf16, n)
+        _timed(fn, 2, use_bf16, n, device)
     rates: dict[str, list[float]] = {name: [] for name in ways}
     for _ in range(rounds):
         for name, (fn, use_bf16, n) in ways.items():
-            rates[name].append(models * steps / _timed(fn, steps, use_bf16, n))
+            rates[name].append(models * steps / _timed(fn, steps, use_bf16, n, device))
     for runner in sharded:
         runner.close()
     return rates

@@ -71,3 +71,4 @@ def test_ensemble_train_batches_by_default_and_solo_on_request(tmp_path, cli, ba
         assert index["members"] == ["member00", "member01"]
         assert all(step_of(tmp_path / kind / m) == 2 for m in index["members"])
         assert (tmp_path / kind / "member01" / "done.json").exists()
+    assert cli([*args, "--out", str(tmp_path / "batched")]) == 0  # finished: nothing left to train

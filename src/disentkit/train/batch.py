@@ -444,6 +444,8 @@ def train_models(
     from disentkit.device import pick_device
     from disentkit.train.loop import train, train_or_resume
 
+    if not configs:
+        return []
     first = configs[0] or load_config(TrainConfig, Path(out_dirs[0]) / "config.yaml")
     run_device = pick_device(device or first.device)
     why_solo = None if batch_pays(run_device) else "a model batch is slower than solo runs on the CPU"
