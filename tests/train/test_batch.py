@@ -7,6 +7,7 @@ import json
 import pytest
 import torch
 
+import disentkit.train.loop as loop
 from disentkit.errors import DisentkitError
 from disentkit.train import train
 from disentkit.train.batch import ModelBatch, check_batchable, train_batch
@@ -108,17 +109,27 @@ def test_a_batch_steps_each_model_on_its_solo_data_stream(squares, base):
     assert ModelBatch  # the stacked step consumes exactly these per-model batches (train/batch.py)
 
 
-def test_batch_resume_after_a_stop_equals_an_uninterrupted_batch(tmp_path, squares, base):
+def test_a_batch_killed_between_checkpoint_writes_resumes_to_the_uninterrupted_batch(
+    tmp_path, squares, base, monkeypatch
+):
     configs = [dataclasses.replace(c, steps=12, checkpoint_every=4, log_every=2) for c in three(base)]
     straight = [tmp_path / f"straight{i}" for i in range(3)]
     train_batch(configs, straight, dataset=squares, progress=False)
     outs = [tmp_path / f"run{i}" for i in range(3)]
-    train_batch([dataclasses.replace(c, steps=4) for c in configs], outs, dataset=squares, progress=False)
-    # As a kill between two models' checkpoint writes leaves it: model 2 a checkpoint behind.
-    train_batch([None, None], outs[:2], dataset=squares, resume=True, changes={"steps": 8}, progress=False)
-    members = train_batch(
-        [None] * 3, outs, dataset=squares, resume=True, changes={"steps": 12}, progress=False
-    )
+    real = loop._checkpoint
+
+    def killed_after_run1_step8(ckpt_dir, model, optimizer, step, *args):
+        best = real(ckpt_dir, model, optimizer, step, *args)
+        if ckpt_dir.parent.name == "run1" and step == 8:
+            raise KeyboardInterrupt  # a kill after this write: run2 is left a checkpoint behind
+        return best
+
+    monkeypatch.setattr(loop, "_checkpoint", killed_after_run1_step8)
+    with pytest.raises(KeyboardInterrupt):
+        train_batch(configs, outs, dataset=squares, progress=False)
+    monkeypatch.undo()
+    assert [weights(out).step for out in outs] == [8, 8, 4]
+    members = train_batch([None] * 3, outs, dataset=squares, resume=True, progress=False)
     assert [m.status for m in members] == ["finished"] * 3
     for a, b in zip(outs, straight, strict=True):
         assert weights(a).step == 12
@@ -126,6 +137,14 @@ def test_batch_resume_after_a_stop_equals_an_uninterrupted_batch(tmp_path, squar
         assert_close_states(weights(a).optimizer_state["state"], weights(b).optimizer_state["state"])
         rows = (a / "metrics.csv").read_text().splitlines()
         assert [r.split(",")[0] for r in rows[1:]] == ["2", "4", "6", "8", "10", "12"]
+
+
+def test_a_batch_extends_with_more_steps(tmp_path, squares, base):
+    configs = [dataclasses.replace(c, steps=4, checkpoint_every=4, log_every=2) for c in three(base)]
+    outs = [tmp_path / f"run{i}" for i in range(3)]
+    train_batch(configs, outs, dataset=squares, progress=False)
+    train_batch([None] * 3, outs, dataset=squares, resume=True, changes={"steps": 6}, progress=False)
+    assert [weights(out).step for out in outs] == [6, 6, 6]
 
 
 def test_a_diverging_model_stops_alone_and_says_so(tmp_path, squares, base):

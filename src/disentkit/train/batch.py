@@ -304,10 +304,13 @@ def train_batch(
     new_configs = [c for c in configs if c is not None]
     if new_configs:
         check_batchable(new_configs)  # before anything is written
-        if dataset is None:
-            from disentkit.data import get_dataset
+    saved = outs[0] / "config.yaml"
+    if dataset is None and (new_configs or saved.exists()):
+        from disentkit.config import load_config
+        from disentkit.data import get_dataset
 
-            dataset = get_dataset(new_configs[0].data)
+        # Opened once for all models (an official file is large), not once per run.
+        dataset = get_dataset((new_configs[0] if new_configs else load_config(TrainConfig, saved)).data)
     members: list[BatchMember] = []
     try:
         for config, out, new in zip(configs, outs, fresh, strict=True):
