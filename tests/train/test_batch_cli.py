@@ -3,10 +3,12 @@ folder per model, resumable; on the CPU, where a batch is slower, one model afte
 
 import json
 
+import numpy as np
 import pytest
 
 import disentkit.train.batch as batch_module
 from disentkit.train.checkpoint import load_checkpoint
+from disentkit.train.runs import load_run
 
 QUICK = [
     "--method",
@@ -38,6 +40,10 @@ def test_seeds_and_betas_train_one_batch_and_resume(tmp_path, cli, capsys, batch
     assert sorted(p.name for p in out.iterdir()) == names
     assert all(step_of(out / n) == 2 for n in names)
     assert "one after another" not in capsys.readouterr().out
+    model = load_run(out / "beta2-seed1", device="cpu")  # as evaluate, transfer and fragments load it
+    assert model.config.beta == 2.0 and model.config.seed == 1
+    mu, _ = model.encode(np.zeros((3, 64, 64, 1), np.uint8))
+    assert mu.shape == (3, model.config.latent_dim)
     args = ["train", "--resume", "--seeds", "0-1", "--betas", "1,2", "--steps", "4", "--out", str(out)]
     assert cli(args) == 0
     assert all(step_of(out / n) == 4 for n in names)
