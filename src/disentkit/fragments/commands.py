@@ -156,11 +156,14 @@ def ensemble_train_command(
     checkpoint_every: int = typer.Option(
         None, "--checkpoint-every", help="Steps between checkpoints (default: the preset's, else 500)."
     ),
+    solo: bool = typer.Option(
+        False, "--solo", help="Train the members one after another instead of as one model batch."
+    ),
 ) -> None:
-    """Train an ensemble sequentially (the sweep package distributes it).
+    """Train an ensemble as one model batch (docs/batches.md; on the CPU one member after another).
 
     Re-running the same command on the same --out continues a killed ensemble: finished members are
-    kept, the interrupted one resumes from its latest checkpoint, the missing ones are trained.
+    kept, the interrupted ones resume from their latest checkpoints, the missing ones are trained.
     """
     from disentkit.fragments.ensemble import train_ensemble
 
@@ -177,6 +180,7 @@ def ensemble_train_command(
         batch=batch,
         checkpoint_every=checkpoint_every,
         options=parse_method_options(option or []),
+        solo=solo,
     )
     typer.echo(
         f"trained {len(folders)} members in {out}; analyse with: disentkit fragments analyze {out} --data {data}"

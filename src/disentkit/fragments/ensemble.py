@@ -1,4 +1,5 @@
-"""Train an ensemble of repeat runs (seeds 0..M-1) sequentially into one folder."""
+"""Train an ensemble of repeat runs (seeds 0..M-1) into one folder, as one model batch where that is
+faster (disentkit.train.batch.train_models), else one after another."""
 
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ def train_ensemble(
     batch: int | None = None,
     checkpoint_every: int | None = None,
     options: dict | None = None,
+    solo: bool = False,
 ) -> list[Path]:
     """Train ``members`` runs that differ only in their seed; returns their folders.
 
@@ -34,11 +36,14 @@ def train_ensemble(
     ``out/ensemble.json`` (the settings and the finished members, so that ``disentkit fragments
     analyze out`` finds them). Re-running on the same folder continues it: finished members are
     kept, a member killed mid-run resumes from its latest checkpoint, missing ones are trained;
-    other settings than the folder's are refused.
+    other settings than the folder's are refused. The members left to train form one model batch
+    (``solo``: one after another; on the CPU they are trained one after another anyway, where a
+    batch is slower). A member that diverges or collapses stops alone; the others are trained, then
+    the stopped ones are named in a DisentkitError.
     """
     from disentkit.config import only_entries, prepare_output_folder
     from disentkit.train import TrainConfig, apply_preset
-    from disentkit.train.loop import train_or_resume
+    from disentkit.train.batch import train_models
 
     if members < 1:
         raise DisentkitError(f"--members must be at least 1, got {members}")
@@ -60,17 +65,29 @@ def train_ensemble(
     names = [f"member{k:02d}" for k in range(members)]
     finished = [n for n in names if (out / n / "done.json").exists()]
     _write_index(out, settings, finished)
-    for seed, name in enumerate(names):
-        folder = out / name
-        if name in finished:
-            continue
-        config = TrainConfig(**{**base.__dict__, "seed": seed})
-        train_or_resume(config, folder, progress=False)
-        atomic_write_text(folder / "done.json", json.dumps({"seed": seed}))
-        finished.append(name)
+    todo = [(seed, name) for seed, name in enumerate(names) if name not in finished]
+    seeds = {out / name: seed for seed, name in todo}
+
+    def record(outcome) -> None:  # as soon as a member is done, so that a kill keeps it
+        if outcome.status != "finished":
+            return
+        seed = seeds[outcome.out]
+        atomic_write_text(outcome.out / "done.json", json.dumps({"seed": seed}))
+        finished.append(outcome.out.name)
         _write_index(out, settings, [n for n in names if n in finished])
         if progress:
-            progress(f"member {seed + 1}/{members} trained: {folder}")
+            progress(f"member {seed + 1}/{members} trained: {outcome.out}")
+
+    configs = [TrainConfig(**{**base.__dict__, "seed": seed}) for seed, _ in todo]
+    outcomes = train_models(
+        configs, list(seeds), resume="auto", progress=False, solo=solo, say=progress, on_outcome=record
+    )
+    stopped = [o for o in outcomes if o.status != "finished"]
+    if stopped:
+        raise DisentkitError(
+            f"{len(stopped)} member(s) stopped early: "
+            + "; ".join(f"{o.out.name} {o.status}: {o.message}" for o in stopped)
+        )
     return [out / n for n in names]
 
 

@@ -104,10 +104,10 @@ def apply_shared(mu1, lv1, mu2, lv2, shared: torch.Tensor, average: Callable) ->
 def labels_shared_mask(changed: torch.Tensor, latent_dim: int) -> torch.Tensor:
     """Known changed factors: latent i is shared unless factor i changed; dims past K are shared."""
     n, k = changed.shape
-    shared = torch.ones(n, latent_dim, dtype=torch.bool, device=changed.device)
     m = min(k, latent_dim)
-    shared[:, :m] = ~changed[:, :m].bool()
-    return shared
+    # Built out of place, so that torch.func.vmap can map it over a model batch (train.batch).
+    rest = torch.ones(n, latent_dim - m, dtype=torch.bool, device=changed.device)
+    return torch.cat([~changed[:, :m].bool(), rest], dim=1)
 
 
 # ---------------------------------------------------------------------------- objectives

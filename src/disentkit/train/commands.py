@@ -31,6 +31,15 @@ def train_command(
         None, "--from-checkpoint", help="Resume from this checkpoint: best, latest or a file path."
     ),
     data_dir: Path = typer.Option(None, "--data-dir", help=DATA_DIR_HELP),
+    seeds: str = typer.Option(
+        None,
+        "--seeds",
+        help="Train one model per seed (0-9, 0,3,5) and --betas value as one model batch, each in "
+        "--out/beta{β}-seed{s} (docs/batches.md); --resume continues them.",
+    ),
+    betas: str = typer.Option(
+        None, "--betas", help="With --seeds: the β values, e.g. 1,2 (default: --beta)."
+    ),
     **options,
 ) -> None:
     """Train a model; writes config, checkpoints, TensorBoard logs and metrics.csv to --out."""
@@ -44,11 +53,16 @@ def train_command(
     preset = values.pop("preset")
     # Only an official file needs opening here: every other name train opens itself, as on resume.
     dataset = open_source(values["data"], data_dir) if data_dir is not None else None
+    # The options typed now, as the config would hold them: a resume refuses any that differ.
+    changes = {name: values[name] for name in explicit if name in values and name != "device"}
+    if "preset" in explicit:
+        changes["preset"] = preset
+    if seeds is not None or betas is not None:
+        if from_checkpoint is not None:
+            raise DisentkitError("--from-checkpoint resumes one run: drop --seeds/--betas or resume it alone")
+        _train_models(out, seeds, betas, values, preset, explicit, dataset, resume, changes)
+        return
     if resume or from_checkpoint is not None:
-        # The options typed now, as the config would hold them: a resume refuses any that differ.
-        changes = {name: values[name] for name in explicit if name in values and name != "device"}
-        if "preset" in explicit:
-            changes["preset"] = preset
         run = train(
             None,
             out,
@@ -65,6 +79,44 @@ def train_command(
     config = apply_preset(config, preset, explicit=explicit).validate()
     run = train(config, out, dataset=dataset, progress=True)
     typer.echo(f"run finished: {run}")
+
+
+def _train_models(out, seeds, betas, values, preset, explicit, dataset, resume, changes) -> None:
+    """``train --seeds/--betas``: one run folder per (β, seed) under ``out``, trained as one batch."""
+    from disentkit.config import only_entries, prepare_output_folder
+    from disentkit.train.batch import model_folder, parse_betas, parse_seeds, train_models
+    from disentkit.train.config import apply_preset
+
+    for one, many in (("seed", "--seeds"), ("beta", "--betas")):
+        if one in explicit and many.strip("-") in explicit:
+            raise DisentkitError(f"--{one} and {many} both given: use {many} alone")
+    seed_list = parse_seeds(seeds) if seeds is not None else [values["seed"]]
+    beta_list = parse_betas(betas) if betas is not None else [values["beta"]]
+    grid = [(b, s) for b in beta_list for s in seed_list]
+    prepare_output_folder(out, "a model batch (beta*-seed* run folders)", only_entries("beta*-seed*"))
+    folders = [out / model_folder(b, s) for b, s in grid]
+    changes = {k: v for k, v in changes.items() if k not in ("seed", "beta")}
+    if resume:
+        configs = [None] * len(grid)
+    else:
+        own = explicit | {"seed", "beta"}
+        configs = [
+            apply_preset(TrainConfig(**{**values, "seed": s, "beta": b}), preset, explicit=own).validate()
+            for b, s in grid
+        ]
+    device = values["device"] if "device" in explicit else None
+    outcomes = train_models(
+        configs, folders, dataset, resume, progress=True, device=device, changes=changes, say=typer.echo
+    )
+    stopped = [o for o in outcomes if o.status != "finished"]
+    for outcome in stopped:
+        typer.echo(f"{outcome.out.name} {outcome.status}: {outcome.message}")
+    if stopped:
+        raise DisentkitError(
+            f"{len(stopped)} of {len(outcomes)} models stopped early ({', '.join(o.out.name for o in stopped)}); "
+            f"the others finished in {out}"
+        )
+    typer.echo(f"{len(outcomes)} runs finished in {out}: {', '.join(f.name for f in folders)}")
 
 
 def _explicit_options(ctx: typer.Context) -> set[str]:

@@ -42,6 +42,11 @@ class TrainingDiverged(DisentkitError):
     """The loss became NaN/inf; the last good checkpoint is kept."""
 
 
+#: written into a run folder of a model batch when that model's loss became NaN/inf (the batch
+#: goes on without it); a solo run raises TrainingDiverged instead
+DIVERGED_FILE = "diverged.json"
+
+
 def model_channels(config: TrainConfig, dataset) -> int:
     """The model's input channels: the config's, else the dataset's; checked against the data."""
     shape = tuple(dataset.observation_shape)
@@ -207,6 +212,45 @@ def train(
     from_checkpoint : {"latest", "best"} or path, optional
         On resume, the checkpoint to continue from (default: latest).
     """
+    run = open_run(
+        config, out_dir, dataset, init_from, resume, device, active_reference, changes, from_checkpoint
+    )
+    try:
+        _run(run, progress)
+    finally:
+        run.stream.close()
+    return run.out
+
+
+@dataclasses.dataclass
+class OpenRun:
+    """A run folder prepared for training: its config, model, Adam, data and where it starts."""
+
+    config: TrainConfig
+    out: Path
+    device: torch.device
+    model: VAE
+    optimizer: torch.optim.Optimizer
+    objective: object
+    stream: BatchStream
+    identity: dict
+    start: int
+    best: float
+    guard: CollapseGuard
+
+
+def open_run(
+    config: TrainConfig | None,
+    out_dir: str | Path,
+    dataset=None,
+    init_from: str | Path | None = None,
+    resume: bool = False,
+    device: str | None = None,
+    active_reference: int | None = None,
+    changes: dict | None = None,
+    from_checkpoint: str | Path | None = None,
+) -> OpenRun:
+    """Prepare ``out_dir`` and build the run's model and state as :func:`train` starts it."""
     out = Path(out_dir)
     if config is None and not resume:
         raise DisentkitError("train needs a TrainConfig (or resume=True with an existing run folder)")
@@ -226,6 +270,7 @@ def train(
     objective.build(config.latent_dim, device, step_seed(config.seed, 0, COMPANION_STREAM))
     start, best, peak = _initial_state(resume_from, init_from, identity, model, optimizer, config, objective)
     (out / COLLAPSE_FILE).unlink(missing_ok=True)  # a resume trains on from before the collapse
+    (out / DIVERGED_FILE).unlink(missing_ok=True)
     guard = CollapseGuard(active_reference, peak)
     latest = out / "checkpoints" / "latest.safetensors"
     if resume_from is not None and resume_from.resolve() != latest.resolve():
@@ -241,13 +286,7 @@ def train(
         device,
         limit=config.steps,
     )
-    try:
-        _run(
-            config, out, model, optimizer, objective, stream, identity, (start, best, guard), device, progress
-        )
-    finally:
-        stream.close()
-    return out
+    return OpenRun(config, out, device, model, optimizer, objective, stream, identity, start, best, guard)
 
 
 def resumable(out_dir: str | Path) -> bool:
@@ -311,69 +350,98 @@ def _initial_state(
     return 0, math.inf, 0
 
 
-def _run(config, out, model, optimizer, objective, stream, identity, state, device, progress) -> None:
-    start, best, guard = state
-    last_checkpoint = start or None
-    ckpt_dir = out / "checkpoints"
-    logger = RunLogger(out, start)
-    runner = make_step(model, optimizer, objective, config, device)
+class RunRecord:
+    """A run's log rows and checkpoints: NaN/inf checks, the collapse guard, metrics.csv,
+    TensorBoard, and ``latest``/``best``."""
+
+    def __init__(self, run: OpenRun) -> None:
+        self.run, self.best = run, run.best
+        self.last_checkpoint = run.start or None
+        self.ckpt_dir = run.out / "checkpoints"
+        self.logger = RunLogger(run.out, run.start)
+        self.last_time, self.last_step = time.perf_counter(), run.start
+
+    def log_row(self, done: int, values: dict[str, float], lr: float) -> dict[str, float]:
+        """Check and write the row of step ``done``; raises TrainingDiverged or PosteriorCollapsed."""
+        config = self.run.config
+        now = time.perf_counter()
+        rate = (done - self.last_step) / max(now - self.last_time, 1e-9)
+        _check_finite(values, done, self.ckpt_dir)
+        kl = [v for k, v in values.items() if k.startswith("kl_dim/")]
+        active, collapse = self.run.guard.check(done, kl, self.last_checkpoint)
+        values = values | {
+            "active_dims": active,
+            "beta": beta_at(config, done - 1),
+            "lr": lr,
+            "steps_per_s": rate,
+        }
+        self.logger.log(done, values)
+        self.last_time, self.last_step = now, done
+        if collapse is not None:  # before any checkpoint of the collapsed model
+            write_collapse(self.run.out, collapse)
+            raise PosteriorCollapsed(collapse, self.run.out)
+        return values
+
+    def checkpoint(self, done: int, interval_loss: float, model=None, optimizer=None) -> None:
+        """Write ``latest`` (and ``best``) of step ``done``; the run's own model unless given."""
+        run = self.run
+        _check_finite({"loss": interval_loss}, done, self.ckpt_dir)
+        extra = {"peak_active": run.guard.peak}
+        self.best = _checkpoint(
+            self.ckpt_dir,
+            model or run.model,
+            optimizer or run.optimizer,
+            done,
+            run.identity,
+            interval_loss,
+            self.best,
+            extra,
+            run.objective.companion,
+        )
+        self.last_checkpoint = done
+
+    def close(self) -> None:
+        self.logger.close()
+
+
+def is_log_step(config: TrainConfig, done: int) -> bool:
+    return done % config.log_every == 0 or done == config.steps
+
+
+def is_checkpoint_step(config: TrainConfig, done: int) -> bool:
+    return done % config.checkpoint_every == 0 or done == config.steps
+
+
+def _run(run: OpenRun, progress: bool) -> None:
+    config, model, optimizer, objective = run.config, run.model, run.optimizer, run.objective
+    record = RunRecord(run)
+    runner = make_step(model, optimizer, objective, config, run.device)
     model.train()
     bar = make_progress(progress)
-    last_time, last_step = time.perf_counter(), start
     try:
         with bar:
             task = bar.add_task(
-                f"{config.method} {config.data}", total=config.steps, completed=start, rate="-", loss="-"
+                f"{config.method} {config.data}", total=config.steps, completed=run.start, rate="-", loss="-"
             )
-            for step in range(start, config.steps):
-                batch = stream.get(step)
+            for step in range(run.start, config.steps):
+                batch = run.stream.get(step)
                 if getattr(runner, "capturing_next", False):
-                    stream.wait_idle()  # no kernels from the data thread while the graph is captured
+                    run.stream.wait_idle()  # no kernels from the data thread while the graph is captured
                 if config.lr_decay:
                     for group in optimizer.param_groups:
                         group["lr"] = lr_at(config, step)
                 objective.begin_step(step)
                 runner(batch, beta_at(config, step), step_seed(config.seed, step, NOISE_STREAM))
                 done = step + 1
-                if done % config.log_every == 0 or done == config.steps:
-                    now = time.perf_counter()
-                    rate = (done - last_step) / max(now - last_time, 1e-9)
-                    values = runner.pop_log()
-                    _check_finite(values, done, ckpt_dir)
-                    kl = [v for k, v in values.items() if k.startswith("kl_dim/")]
-                    active, collapse = guard.check(done, kl, last_checkpoint)
-                    values |= {
-                        "active_dims": active,
-                        "beta": beta_at(config, step),
-                        "lr": optimizer.param_groups[0]["lr"],
-                        "steps_per_s": rate,
-                    }
-                    logger.log(done, values)
-                    loss = f"{values['loss']:.1f}, {active} active latents"
-                    bar.update(task, completed=done, rate=f"{rate:.1f}", loss=loss)
-                    last_time, last_step = now, done
-                    if collapse is not None:  # before any checkpoint of the collapsed model
-                        write_collapse(out, collapse)
-                        raise PosteriorCollapsed(collapse, out)
-                if done % config.checkpoint_every == 0 or done == config.steps:
-                    interval_loss = runner.pop_checkpoint_loss()
-                    _check_finite({"loss": interval_loss}, done, ckpt_dir)
-                    extra = {"peak_active": guard.peak}
-                    best = _checkpoint(
-                        ckpt_dir,
-                        model,
-                        optimizer,
-                        done,
-                        identity,
-                        interval_loss,
-                        best,
-                        extra,
-                        objective.companion,
-                    )
-                    last_checkpoint = done
+                if is_log_step(config, done):
+                    values = record.log_row(done, runner.pop_log(), optimizer.param_groups[0]["lr"])
+                    loss = f"{values['loss']:.1f}, {values['active_dims']} active latents"
+                    bar.update(task, completed=done, rate=f"{values['steps_per_s']:.1f}", loss=loss)
+                if is_checkpoint_step(config, done):
+                    record.checkpoint(done, runner.pop_checkpoint_loss())
     finally:
         runner.close()
-        logger.close()
+        record.close()
 
 
 def _check_finite(values: dict[str, float], step: int, ckpt_dir: Path) -> None:

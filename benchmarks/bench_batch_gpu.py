@@ -1,0 +1,40 @@
+"""Model batches on a CUDA GPU: aggregate model-steps/s of N conv64 Ada-GVAE models (64 pairs each)
+stepped as one batch, N = 1, 4, 8, 16, 32, against the same models' eager solo steps one after
+another (bench_batch's steps, eager: no CUDA graphs). One script of a few minutes, for the short
+GPU sessions; without CUDA there is nothing to measure and the section in RESULTS.md is kept.
+Environment: BENCH_BATCH_GPU_SIZES (1,4,8,16,32), BENCH_BATCH_GPU_STEPS (20 per round), 3 rounds.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+
+import torch
+
+from benchmarks.bench_batch import measure
+from benchmarks.timing import markdown_table
+
+PAIRS = 64
+
+
+def run() -> str | None:
+    if not torch.cuda.is_available():
+        print("no CUDA device: batch_gpu not measured (the section in RESULTS.md is kept)")
+        return None
+    sizes = [int(n) for n in os.environ.get("BENCH_BATCH_GPU_SIZES", "1,4,8,16,32").split(",")]
+    steps = int(os.environ.get("BENCH_BATCH_GPU_STEPS", "20"))
+    rows = []
+    for n in sizes:
+        rates = measure(n, PAIRS, 3, steps, False, torch.device("cuda"))
+        solo = statistics.median(rates["solo, eager (1 step of the whole batch)"])
+        batched = statistics.median(rates["batch (vmap)"])
+        rows.append([n, solo, batched, batched / solo])
+        torch.cuda.empty_cache()
+    table = markdown_table(
+        ["models", "solo eager model-steps/s", "batch model-steps/s", "batch ÷ solo"], rows
+    )
+    return (
+        f"conv64 Ada-GVAE, {PAIRS} pairs per model, fp32, eager steps (no CUDA graphs), "
+        f"{torch.cuda.get_device_name(0)}; 3 interleaved rounds of {steps} steps per model.\n\n{table}\n"
+    )

@@ -1,0 +1,514 @@
+"""Model batches: N models of one architecture trained in lock-step as one batched computation.
+
+Each model is built as its solo run builds it (weights from its own seed), then the models'
+parameters, buffers and Adam state are stacked along a leading model axis and one step trains them
+all: ``torch.func.vmap`` over ``functional_call`` of the shared loss (a convolution with stacked
+weights runs as one grouped convolution). Each model keeps its own data stream and sampling noise
+(functions of its (seed, step), as a solo run's), β schedule, gradient clipping (its own norm) and
+BatchNorm statistics, so a model trained in a batch is its solo run up to float rounding. Adam is
+elementwise: one Adam over the stacked tensors is each model's own Adam. At log rows and checkpoints
+each model's slice goes back into an ordinary model and Adam, which the loop's writers save: every
+run folder is a solo run's.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import dataclasses
+import inspect
+import itertools
+import json
+import math
+import shutil
+import time
+from pathlib import Path
+
+import torch
+from torch import nn
+from torch.func import functional_call, stack_module_state, vmap
+
+from disentkit.config import atomic_write_text
+from disentkit.errors import DisentkitError
+from disentkit.models.vae import vae_loss
+from disentkit.train.config import TrainConfig
+from disentkit.train.data import NOISE_STREAM, step_seed
+from disentkit.train.guard import PosteriorCollapsed
+from disentkit.train.logs import make_progress
+from disentkit.train.loop import (
+    DIVERGED_FILE,
+    OpenRun,
+    RunRecord,
+    TrainingDiverged,
+    beta_at,
+    is_checkpoint_step,
+    is_log_step,
+    lr_at,
+    open_run,
+    resumable,
+)
+
+#: methods whose loss is a pure function of the model's weights and batch (no companion network,
+#: no host-side state per step), which is what vmap maps over
+BATCH_METHODS = ("beta-vae", "ada-gvae", "ada-ml-vae", "gvae-labels", "ml-vae-labels")
+#: the config fields the models of one batch may differ in; every other field must be equal
+PER_MODEL_FIELDS = ("seed", "beta", "beta_start", "warmup_steps", "clip")
+
+
+def check_batchable(configs: list[TrainConfig]) -> None:
+    """Refuse, in one line, configs that cannot train as one batch."""
+    if not configs:
+        raise DisentkitError("a model batch needs at least one model")
+    first = configs[0]
+    name = first.objective().name
+    if name not in BATCH_METHODS:
+        raise DisentkitError(
+            f"{name} cannot train in a model batch (only {', '.join(BATCH_METHODS)}); train its runs solo"
+        )
+    if first.cuda_graphs or (first.cpu_shards or 1) > 1 or first.head_decay:
+        raise DisentkitError(
+            "a model batch runs eager steps on whole batches with plain Adam: drop cuda_graphs, "
+            "cpu_shards > 1 and head_decay, or train the runs solo"
+        )
+    shared = [f.name for f in dataclasses.fields(TrainConfig) if f.name not in PER_MODEL_FIELDS]
+    for config in configs[1:]:
+        for field in shared:
+            if getattr(config, field) != getattr(first, field):
+                raise DisentkitError(
+                    f"the models of a batch differ only in {', '.join(PER_MODEL_FIELDS)}, but {field} is "
+                    f"{getattr(first, field)!r} in one and {getattr(config, field)!r} in another"
+                )
+
+
+class _LossOf(nn.Module):
+    """A VAE with its loss as ``forward``, for ``functional_call``: (loss, terms, KL per latent)."""
+
+    def __init__(self, vae: nn.Module, objective, recon: str) -> None:
+        super().__init__()
+        self.vae, self.objective, self.recon = vae, objective, recon
+
+    def forward(self, batch, beta, noise):
+        out = vae_loss(self.vae, self.objective, batch, beta, self.recon, None, noise)
+        return out.loss, out.terms, out.kl_per_dim
+
+
+@dataclasses.dataclass
+class Outcome:
+    """How one model's training ended: "finished", "diverged" (``diverged.json``) or "collapsed"
+    (``collapse.json``), with the reason."""
+
+    out: Path
+    status: str
+    message: str = ""
+
+
+@dataclasses.dataclass
+class BatchMember:
+    """One model of a batch: its open run, its log/checkpoint writer and how it ended."""
+
+    run: OpenRun
+    record: RunRecord
+    status: str = "training"  # then "finished", "diverged" or "collapsed"
+    message: str = ""
+
+    @property
+    def out(self) -> Path:
+        return self.run.out
+
+
+class ModelBatch:
+    """The members' models stacked along a leading model axis, stepped as one computation."""
+
+    def __init__(self, members: list[BatchMember]) -> None:
+        self.members = members
+        run = members[0].run
+        self.config, self.device = run.config, run.device
+        self.latent_dim = run.model.latent_dim
+        self.generators = [torch.Generator(device=self.device) for _ in members]
+        self.keys: list[str] | None = None
+        self.log_acc: torch.Tensor | None = None
+        self.ckpt_acc = torch.zeros(len(members), device=self.device)
+        self.log_count = self.ckpt_count = 0
+        self.template = copy.deepcopy(self._modules()[0]).to("meta")
+        self._loss = vmap(self._one)
+        self._stack()
+
+    def _modules(self) -> list[_LossOf]:
+        return [_LossOf(m.run.model, m.run.objective, self.config.recon) for m in self.members]
+
+    def _one(self, params, buffers, batch, beta, noise):
+        return functional_call(self.template, (params, buffers), (batch, beta, noise))
+
+    def _stack(self) -> None:
+        """Stack the members' models and Adam states (from their solo objects)."""
+        modules = self._modules()
+        self.params, self.buffers = stack_module_state(modules)
+        solo_optimizer = self.members[0].run.optimizer
+        options = {k: v for k, v in solo_optimizer.param_groups[0].items() if k != "params"}
+        accepted = inspect.signature(torch.optim.Adam).parameters
+        options = {k: v for k, v in options.items() if k in accepted}
+        self.optimizer = torch.optim.Adam(list(self.params.values()), **options)
+        solo = [dict(module.named_parameters()) for module in modules]
+        for name, stacked in self.params.items():
+            states = [m.run.optimizer.state.get(p[name]) for m, p in zip(self.members, solo, strict=True)]
+            if not states[0]:
+                continue  # a fresh Adam
+            self.optimizer.state[stacked] = {
+                "step": states[0]["step"].clone(),
+                "exp_avg": torch.stack([s["exp_avg"] for s in states]),
+                "exp_avg_sq": torch.stack([s["exp_avg_sq"] for s in states]),
+            }
+        clips = [m.run.config.clip for m in self.members]
+        self.clip = (
+            None
+            if all(c is None for c in clips)
+            else torch.tensor([math.inf if c is None else c for c in clips], device=self.device)
+        )
+
+    @torch.no_grad()
+    def unstack(self) -> None:
+        """Copy each model's slice (weights, buffers, Adam state, lr) into its solo model and Adam."""
+        lr = self.optimizer.param_groups[0]["lr"]
+        for i, (member, module) in enumerate(zip(self.members, self._modules(), strict=True)):
+            optimizer = member.run.optimizer
+            for name, param in module.named_parameters():
+                param.copy_(self.params[name][i])
+                state = self.optimizer.state.get(self.params[name])
+                if state:
+                    optimizer.state[param] = {
+                        "step": state["step"].clone(),
+                        "exp_avg": state["exp_avg"][i].clone(),
+                        "exp_avg_sq": state["exp_avg_sq"][i].clone(),
+                    }
+            for name, buffer in module.named_buffers():
+                buffer.copy_(self.buffers[name][i])
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+
+    def drop(self, stopped: list[BatchMember]) -> None:
+        """Go on without ``stopped`` (their solo objects keep their last state)."""
+        keep = [i for i, m in enumerate(self.members) if m not in stopped]
+        self.unstack()
+        self.members = [self.members[i] for i in keep]
+        self.generators = [self.generators[i] for i in keep]
+        if self.log_acc is not None:
+            self.log_acc = self.log_acc[keep]
+        self.ckpt_acc = self.ckpt_acc[keep]
+        if self.members:
+            self._stack()
+
+    def set_lr(self, lr: float) -> None:
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+
+    def step(self, batches: list[dict], betas: list[float], seeds: list[int]) -> None:
+        """One step of every model: model i on ``batches[i]`` with β ``betas[i]`` and noise seed ``seeds[i]``."""
+        batch = {key: torch.stack([b[key] for b in batches]) for key in batches[0]}
+        rows = 2 * len(batches[0]["x1"]) if "x1" in batches[0] else len(batches[0]["x"])
+        # Each model's noise exactly as its solo step draws it (vae.sample_latent).
+        noise = torch.stack(
+            [
+                torch.randn((rows, self.latent_dim), generator=g.manual_seed(s), device=self.device)
+                for g, s in zip(self.generators, seeds, strict=True)
+            ]
+        )
+        beta = torch.tensor(betas, device=self.device)
+        bf16 = self.config.bf16 and self.device.type == "cuda"
+        autocast = torch.autocast("cuda", dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
+        with autocast:
+            loss, terms, kl_per_dim = self._loss(self.params, self.buffers, batch, beta, noise)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.sum().backward()  # the models share no weights: each gets its own loss's gradient
+        if self.clip is not None:
+            self._clip()
+        self.optimizer.step()
+        if self.keys is None:
+            self.keys = list(terms)
+            self.log_acc = torch.zeros(
+                len(self.members), len(self.keys) + self.latent_dim, device=self.device
+            )
+        vec = torch.cat([torch.stack([terms[k].float() for k in self.keys], 1), kl_per_dim.float()], 1)
+        self.log_acc.add_(vec)
+        self.ckpt_acc.add_(vec[:, 0])
+        self.log_count += 1
+        self.ckpt_count += 1
+
+    @torch.no_grad()
+    def _clip(self) -> None:
+        """clip_grad_norm_ per model: each model's gradients scaled by its own total norm."""
+        grads = [p.grad for p in self.params.values()]
+        norms = torch.stack([g.flatten(1).norm(dim=1) for g in grads], 1).norm(dim=1)
+        scale = (self.clip / (norms + 1e-6)).clamp(max=1.0)
+        for g in grads:
+            g.mul_(scale.view(-1, *[1] * (g.dim() - 1)))
+
+    def pop_log(self) -> list[dict[str, float]]:
+        """Each model's mean of every term since the last call (one host sync)."""
+        if not self.log_count or self.keys is None:
+            return [{} for _ in self.members]
+        rows = (self.log_acc / self.log_count).tolist()
+        self.log_acc.zero_()
+        self.log_count = 0
+        out = []
+        for values in rows:
+            row = dict(zip(self.keys, values[: len(self.keys)], strict=True))
+            out.append(row | {f"kl_dim/{i}": v for i, v in enumerate(values[len(self.keys) :])})
+        return out
+
+    def pop_checkpoint_loss(self) -> list[float]:
+        """Each model's mean loss since the last checkpoint."""
+        if not self.ckpt_count:
+            return [math.inf] * len(self.members)
+        values = (self.ckpt_acc / self.ckpt_count).tolist()
+        self.ckpt_acc.zero_()
+        self.ckpt_count = 0
+        return values
+
+
+def train_batch(
+    configs: list[TrainConfig | None],
+    out_dirs: list[str | Path],
+    dataset=None,
+    resume: bool | str = False,
+    progress: bool = True,
+    device: str | None = None,
+    changes: dict | None = None,
+) -> list[Outcome]:
+    """Train one model per ``(config, out_dir)`` as one batch; returns each model's outcome.
+
+    A model whose loss becomes NaN/inf stops with ``diverged.json`` in its folder, one whose
+    posterior collapses with ``collapse.json``; the others train on. Runs resumed from checkpoints
+    of different steps first catch up, the furthest behind first, so that all step in lock-step.
+
+    Parameters
+    ----------
+    configs : list of TrainConfig (or None on resume)
+        One per model; they may differ only in :data:`PER_MODEL_FIELDS` (:func:`check_batchable`).
+    out_dirs : list of paths
+        One run folder per model, each an ordinary run folder (``disentkit.train.loop``).
+    resume : bool or "auto"
+        True: continue every run from its latest checkpoint (as ``train(resume=True)``); "auto":
+        continue the runs that have one and start the others afresh (as ``train_or_resume``).
+    changes : dict, optional
+        On resume, the caller's config fields (a larger ``steps`` extends every run).
+    """
+    if len(configs) != len(out_dirs):
+        raise DisentkitError(f"{len(configs)} configs for {len(out_dirs)} run folders")
+    outs = [Path(o) for o in out_dirs]
+    fresh = [resume is False or (resume == "auto" and not resumable(out)) for out in outs]
+    # A batch steps whole batches: its runs record one shard, as their solo run would need to.
+    configs = [
+        dataclasses.replace(c, cpu_shards=c.cpu_shards or 1).validate() if new else None
+        for c, new in zip(configs, fresh, strict=True)
+    ]
+    new_configs = [c for c in configs if c is not None]
+    if new_configs:
+        check_batchable(new_configs)  # before anything is written
+    saved = outs[0] / "config.yaml"
+    if dataset is None and (new_configs or saved.exists()):
+        from disentkit.config import load_config
+        from disentkit.data import get_dataset
+
+        # Opened once for all models (an official file is large), not once per run.
+        dataset = get_dataset((new_configs[0] if new_configs else load_config(TrainConfig, saved)).data)
+    members: list[BatchMember] = []
+    try:
+        for config, out, new in zip(configs, outs, fresh, strict=True):
+            if new and resume == "auto" and out.exists():
+                shutil.rmtree(out)  # killed before its first checkpoint: nothing worth keeping
+            run = open_run(
+                config,
+                out,
+                dataset,
+                resume=not new,
+                device=device,
+                changes=None if new else changes,
+            )
+            members.append(BatchMember(run, RunRecord(run)))
+        check_batchable([m.run.config for m in members])
+        _train_members(members, progress)
+    finally:
+        for member in members:
+            member.record.close()
+            member.run.stream.close()
+    return [Outcome(m.out, m.status, m.message) for m in members]
+
+
+def _train_members(members: list[BatchMember], progress: bool) -> None:
+    config = members[0].run.config
+    bar = make_progress(progress)
+    with bar:
+        start = min(m.run.start for m in members)
+        task = bar.add_task(
+            f"{len(members)} × {config.method} {config.data}",
+            total=config.steps,
+            completed=start,
+            rate="-",
+            loss="-",
+        )
+        # Catch-up phases: the runs furthest behind train until the next ones' step, then together.
+        starts = sorted({m.run.start for m in members} | {config.steps})
+        for begin, until in itertools.pairwise(starts):
+            phase = [m for m in members if m.run.start <= begin and m.status == "training"]
+            if phase:
+                _lockstep(phase, begin, until, bar, task)
+    for member in members:
+        if member.status == "training":
+            member.status = "finished"
+
+
+def _lockstep(members: list[BatchMember], start: int, until: int, bar, task) -> None:
+    config = members[0].run.config
+    batch = ModelBatch(members)
+    last_time, last_done = time.perf_counter(), start
+    try:
+        for step in range(start, until):
+            batches = [m.run.stream.get(step) for m in batch.members]
+            if config.lr_decay:
+                batch.set_lr(lr_at(config, step))
+            betas = [beta_at(m.run.config, step) for m in batch.members]
+            seeds = [step_seed(m.run.config.seed, step, NOISE_STREAM) for m in batch.members]
+            batch.step(batches, betas, seeds)
+            done = step + 1
+            stopped = []
+            if is_log_step(config, done):
+                lr = batch.optimizer.param_groups[0]["lr"]
+                for member, values in zip(batch.members, batch.pop_log(), strict=True):
+                    if not _guarded(member, done, member.record.log_row, values, lr):
+                        stopped.append(member)
+                now = time.perf_counter()
+                rate, last_time, last_done = (done - last_done) / max(now - last_time, 1e-9), now, done
+                left = f"{len(batch.members) - len(stopped)} models training"
+                bar.update(task, completed=done, rate=f"{rate:.1f}", loss=left)
+            if is_checkpoint_step(config, done):
+                losses = batch.pop_checkpoint_loss()
+                batch.unstack()
+                for member, loss in zip(batch.members, losses, strict=True):
+                    if member not in stopped and not _guarded(member, done, member.record.checkpoint, loss):
+                        stopped.append(member)
+            if stopped:
+                batch.drop(stopped)
+                if not batch.members:
+                    return
+        for member in batch.members:
+            member.run.start = until
+    finally:
+        batch.unstack()
+
+
+def _guarded(member: BatchMember, step: int, write, *args) -> bool:
+    """``write(step, *args)`` (a log row or checkpoint); a divergence or collapse stops this member only."""
+    try:
+        write(step, *args)
+    except (TrainingDiverged, PosteriorCollapsed) as exc:
+        member.status, member.message = stopped_by(member.out, exc, step)
+        return False
+    return True
+
+
+def stopped_by(out: Path, exc: DisentkitError, step: int | None = None) -> tuple[str, str]:
+    """(status, message) of a model stopped by ``exc``; a divergence is written to ``diverged.json``
+    (a collapse is in ``collapse.json`` already)."""
+    if isinstance(exc, PosteriorCollapsed):
+        return "collapsed", str(exc)
+    atomic_write_text(out / DIVERGED_FILE, json.dumps({"step": step, "message": str(exc)}))
+    return "diverged", str(exc)
+
+
+# ---------------------------------------------------------------------------- batch or solo
+#: Whether a model batch steps faster than the same models' solo runs on the CPU. Measured not
+#: (2 cores: docs/results/model-batches-2026-12-06.md), so CPU work trains the models one after
+#: another; the batch is for GPUs, whose small-model steps are bound by kernel launches.
+CPU_BATCH_FASTER = False
+
+
+def batch_pays(device: torch.device) -> bool:
+    """Whether :func:`train_models` batches on ``device``."""
+    return device.type != "cpu" or CPU_BATCH_FASTER
+
+
+def train_models(
+    configs: list[TrainConfig | None],
+    out_dirs: list[str | Path],
+    dataset=None,
+    resume: bool | str = False,
+    progress: bool = True,
+    device: str | None = None,
+    changes: dict | None = None,
+    solo: bool = False,
+    say=None,
+    on_outcome=None,
+) -> list[Outcome]:
+    """Train the models as one batch (:func:`train_batch`) where that is possible and faster, else
+    one after another as solo runs; either way a model that diverges or collapses stops alone.
+    ``solo``: always one after another. ``say``: called with the line saying why they train solo;
+    ``on_outcome``: with each model's :class:`Outcome` as soon as it is known."""
+    from disentkit.config import load_config
+    from disentkit.device import pick_device
+    from disentkit.train.loop import train, train_or_resume
+
+    if not configs:
+        return []
+    first = configs[0] or load_config(TrainConfig, Path(out_dirs[0]) / "config.yaml")
+    run_device = pick_device(device or first.device)
+    why_solo = None if batch_pays(run_device) else "a model batch is slower than solo runs on the CPU"
+    try:
+        check_batchable([c for c in configs if c is not None] or [first])
+    except DisentkitError as exc:
+        why_solo = str(exc).split(";")[0]
+    if not solo and why_solo is None:
+        outcomes = train_batch(configs, out_dirs, dataset, resume, progress, device, changes)
+        for outcome in outcomes:
+            if on_outcome is not None:
+                on_outcome(outcome)
+        return outcomes
+    if not solo and say is not None and len(configs) > 1:
+        say(f"{why_solo} (docs/batches.md): training the {len(configs)} models one after another")
+    outcomes = []
+    for config, out in zip(configs, out_dirs, strict=True):
+        out = Path(out)
+        try:
+            if resume == "auto":
+                train_or_resume(config, out, dataset, progress=progress, device=device)
+            elif resume:
+                train(None, out, dataset, resume=True, progress=progress, device=device, changes=changes)
+            else:
+                train(config, out, dataset, progress=progress, device=device)
+            outcomes.append(Outcome(out, "finished"))
+        except (TrainingDiverged, PosteriorCollapsed) as exc:
+            outcomes.append(Outcome(out, *stopped_by(out, exc)))
+        if on_outcome is not None:
+            on_outcome(outcomes[-1])
+    return outcomes
+
+
+def parse_seeds(text: str) -> list[int]:
+    """``--seeds``: "0-9" (inclusive), "0,3,5" or a mix ("0-2,7")."""
+    seeds: list[int] = []
+    try:
+        for part in text.split(","):
+            low, sep, high = part.strip().partition("-")
+            seeds += list(range(int(low), int(high) + 1)) if sep else [int(low)]
+    except ValueError:
+        raise DisentkitError(f"--seeds takes ranges and numbers such as 0-9 or 0,3,5; got {text!r}") from None
+    if not seeds or len(set(seeds)) != len(seeds) or min(seeds) < 0:
+        raise DisentkitError(f"--seeds must name distinct seeds ≥ 0, such as 0-9; got {text!r}")
+    return seeds
+
+
+def parse_betas(text: str) -> list[float]:
+    """``--betas``: "1,2,4"."""
+    try:
+        betas = [float(part) for part in text.split(",")]
+    except ValueError:
+        raise DisentkitError(
+            f"--betas takes numbers separated by commas, such as 1,2; got {text!r}"
+        ) from None
+    if len(set(betas)) != len(betas) or min(betas) < 0:
+        raise DisentkitError(f"--betas must be distinct values ≥ 0; got {text!r}")
+    return betas
+
+
+def model_folder(beta: float, seed: int) -> str:
+    """The run folder name of one model of ``train --seeds/--betas``: ``beta2-seed0``."""
+    return f"beta{beta:g}-seed{seed}"
