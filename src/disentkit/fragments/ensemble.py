@@ -9,6 +9,7 @@ from pathlib import Path
 
 from disentkit.config import atomic_write_text
 from disentkit.errors import DisentkitError
+from disentkit.train.guard import ADVICE
 
 #: the settings an ensemble folder is made with: a re-run must give the same ones to continue it
 
@@ -84,9 +85,12 @@ def train_ensemble(
     )
     stopped = [o for o in outcomes if o.status != "finished"]
     if stopped:
+        # One line however many stopped: each member's folder keeps its own reason (collapse.json,
+        # diverged.json), and the advice is the same for all.
         raise DisentkitError(
-            f"{len(stopped)} member(s) stopped early: "
-            + "; ".join(f"{o.out.name} {o.status}: {o.message}" for o in stopped)
+            f"{len(stopped)} of {len(outcomes)} member(s) stopped early "
+            f"({', '.join(f'{o.out.name} {o.status}' for o in stopped)}; the reasons are in their folders); "
+            f"{ADVICE}"
         )
     return [out / n for n in names]
 
