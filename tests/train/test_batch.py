@@ -194,3 +194,24 @@ def test_models_of_a_batch_may_differ_only_in_their_own_scalars(base):
     configs[2] = dataclasses.replace(configs[2], lr=1e-3)
     with pytest.raises(DisentkitError, match="lr is 0.0005 in one and 0.001 in another"):
         check_batchable(configs)
+
+
+def test_fine_tunes_from_checkpoints_of_different_steps_are_their_solo_fine_tunes(tmp_path, squares, base):
+    # A transfer's fine-tunes start from their sources' best checkpoints, whose Adam step counts
+    # differ: each model's Adam must keep its own bias correction.
+    sources = []
+    for config, steps in zip(three(base)[:2], (10, 20), strict=True):
+        source = dataclasses.replace(config, steps=steps, checkpoint_every=steps, log_every=5)
+        sources.append(train(source, tmp_path / f"source{steps}", dataset=squares, progress=False))
+    steps_of = [int(weights(s, "best").optimizer_state["state"][0]["step"]) for s in sources]
+    assert steps_of == [10, 20]
+    tune = [dataclasses.replace(c, method="beta-vae", steps=10, checkpoint_every=5) for c in three(base)[:2]]
+    outs = [tmp_path / f"tuned{i}" for i in range(2)]
+    outcomes = train_batch(tune, outs, dataset=squares, progress=False, init_from=sources)
+    assert [o.status for o in outcomes] == ["finished"] * 2
+    for config, out, source in zip(tune, outs, sources, strict=True):
+        solo = train(config, tmp_path / f"solo-{out.name}", dataset=squares, progress=False, init_from=source)
+        a, b = weights(out), weights(solo)
+        assert_close_states(a.model_state, b.model_state)
+        assert_close_states(a.optimizer_state["state"], b.optimizer_state["state"])
+    assert [int(weights(o).optimizer_state["state"][0]["step"]) for o in outs] == [20, 30]

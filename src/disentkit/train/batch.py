@@ -149,15 +149,25 @@ class ModelBatch:
         options = {k: v for k, v in options.items() if k in accepted}
         self.optimizer = torch.optim.Adam(list(self.params.values()), **options)
         solo = [dict(module.named_parameters()) for module in modules]
+        self.own_steps = False
         for name, stacked in self.params.items():
             states = [m.run.optimizer.state.get(p[name]) for m, p in zip(self.members, solo, strict=True)]
-            if not states[0]:
+            if not any(states):
                 continue  # a fresh Adam
+            zero = torch.zeros_like(stacked[0])
+            states = [s or {"step": torch.tensor(0.0), "exp_avg": zero, "exp_avg_sq": zero} for s in states]
+            steps = torch.stack([s["step"] for s in states])
+            # Fine-tunes start from checkpoints of different steps: their Adams then keep one step
+            # count per model (one count per tensor is all torch's Adam keeps).
+            self.own_steps |= bool((steps != steps[0]).any())
             self.optimizer.state[stacked] = {
-                "step": states[0]["step"].clone(),
+                "step": steps,
                 "exp_avg": torch.stack([s["exp_avg"] for s in states]),
                 "exp_avg_sq": torch.stack([s["exp_avg_sq"] for s in states]),
             }
+        if not self.own_steps:
+            for state in self.optimizer.state.values():
+                state["step"] = state["step"][0].clone()
         clips = [m.run.config.clip for m in self.members]
         self.clip = (
             None
@@ -176,7 +186,7 @@ class ModelBatch:
                 state = self.optimizer.state.get(self.params[name])
                 if state:
                     optimizer.state[param] = {
-                        "step": state["step"].clone(),
+                        "step": (state["step"][i] if state["step"].dim() else state["step"]).clone(),
                         "exp_avg": state["exp_avg"][i].clone(),
                         "exp_avg_sq": state["exp_avg_sq"][i].clone(),
                     }
@@ -221,7 +231,10 @@ class ModelBatch:
         loss.sum().backward()  # the models share no weights: each gets its own loss's gradient
         if self.clip is not None:
             self._clip()
-        self.optimizer.step()
+        if self.own_steps:
+            self._adam_with_own_steps()
+        else:
+            self.optimizer.step()
         if self.keys is None:
             self.keys = list(terms)
             self.log_acc = torch.zeros(
@@ -232,6 +245,30 @@ class ModelBatch:
         self.ckpt_acc.add_(vec[:, 0])
         self.log_count += 1
         self.ckpt_count += 1
+
+    @torch.no_grad()
+    def _adam_with_own_steps(self) -> None:
+        """torch's Adam update, each model's bias correction from its own step count."""
+        group = self.optimizer.param_groups[0]
+        lr, (beta1, beta2), eps = group["lr"], group["betas"], group["eps"]
+        for param in self.params.values():
+            state = self.optimizer.state.setdefault(param, {})
+            if not state:
+                state |= {
+                    "step": torch.zeros(len(self.members)),
+                    "exp_avg": torch.zeros_like(param),
+                    "exp_avg_sq": torch.zeros_like(param),
+                }
+            state["step"].add_(1)
+            # The bias corrections in float64, as torch computes its Python-float ones.
+            step = state["step"].to(param.device, torch.float64).view(-1, *[1] * (param.dim() - 1))
+            correction2 = (1 - beta2**step).sqrt().to(param.dtype)
+            step_size = (lr / (1 - beta1**step)).to(param.dtype)
+            grad = param.grad
+            state["exp_avg"].lerp_(grad, 1 - beta1)
+            state["exp_avg_sq"].mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+            denom = (state["exp_avg_sq"].sqrt() / correction2).add_(eps)
+            param.sub_(state["exp_avg"] / denom * step_size)
 
     @torch.no_grad()
     def _clip(self) -> None:
@@ -273,6 +310,8 @@ def train_batch(
     progress: bool = True,
     device: str | None = None,
     changes: dict | None = None,
+    init_from: list[str | Path | None] | None = None,
+    active_reference: list[int | None] | None = None,
 ) -> list[Outcome]:
     """Train one model per ``(config, out_dir)`` as one batch; returns each model's outcome.
 
@@ -291,10 +330,15 @@ def train_batch(
         continue the runs that have one and start the others afresh (as ``train_or_resume``).
     changes : dict, optional
         On resume, the caller's config fields (a larger ``steps`` extends every run).
+    init_from, active_reference : lists, optional
+        Per model, as :func:`disentkit.train.train` takes them: the run whose weights and Adam
+        state a fresh model starts from (a transfer's fine-tune), the collapse guard's reference.
     """
     if len(configs) != len(out_dirs):
         raise DisentkitError(f"{len(configs)} configs for {len(out_dirs)} run folders")
     outs = [Path(o) for o in out_dirs]
+    inits = init_from or [None] * len(outs)
+    references = active_reference or [None] * len(outs)
     fresh = [resume is False or (resume == "auto" and not resumable(out)) for out in outs]
     # A batch steps whole batches: its runs record one shard, as their solo run would need to.
     configs = [
@@ -313,15 +357,17 @@ def train_batch(
         dataset = get_dataset((new_configs[0] if new_configs else load_config(TrainConfig, saved)).data)
     members: list[BatchMember] = []
     try:
-        for config, out, new in zip(configs, outs, fresh, strict=True):
+        for config, out, new, init, reference in zip(configs, outs, fresh, inits, references, strict=True):
             if new and resume == "auto" and out.exists():
                 shutil.rmtree(out)  # killed before its first checkpoint: nothing worth keeping
             run = open_run(
                 config,
                 out,
                 dataset,
+                init_from=init if new else None,
                 resume=not new,
                 device=device,
+                active_reference=reference,
                 changes=None if new else changes,
             )
             members.append(BatchMember(run, RunRecord(run)))
@@ -438,11 +484,14 @@ def train_models(
     solo: bool = False,
     say=None,
     on_outcome=None,
+    init_from: list[str | Path | None] | None = None,
+    active_reference: list[int | None] | None = None,
 ) -> list[Outcome]:
     """Train the models as one batch (:func:`train_batch`) where that is possible and faster, else
     one after another as solo runs; either way a model that diverges or collapses stops alone.
     ``solo``: always one after another. ``say``: called with the line saying why they train solo;
-    ``on_outcome``: with each model's :class:`Outcome` as soon as it is known."""
+    ``on_outcome``: with each model's :class:`Outcome` as soon as it is known; ``init_from``,
+    ``active_reference``: per model, as :func:`train_batch` takes them."""
     from disentkit.config import load_config
     from disentkit.device import pick_device
     from disentkit.train.loop import train, train_or_resume
@@ -456,8 +505,12 @@ def train_models(
         check_batchable([c for c in configs if c is not None] or [first])
     except DisentkitError as exc:
         why_solo = str(exc).split(";")[0]
+    inits = init_from or [None] * len(configs)
+    references = active_reference or [None] * len(configs)
     if not solo and why_solo is None:
-        outcomes = train_batch(configs, out_dirs, dataset, resume, progress, device, changes)
+        outcomes = train_batch(
+            configs, out_dirs, dataset, resume, progress, device, changes, inits, references
+        )
         for outcome in outcomes:
             if on_outcome is not None:
                 on_outcome(outcome)
@@ -465,15 +518,16 @@ def train_models(
     if not solo and say is not None and len(configs) > 1:
         say(f"{why_solo} (docs/batches.md): training the {len(configs)} models one after another")
     outcomes = []
-    for config, out in zip(configs, out_dirs, strict=True):
+    for config, out, init, reference in zip(configs, out_dirs, inits, references, strict=True):
         out = Path(out)
+        options = {"progress": progress, "device": device, "active_reference": reference}
         try:
             if resume == "auto":
-                train_or_resume(config, out, dataset, progress=progress, device=device)
+                train_or_resume(config, out, dataset, init_from=init, changes=changes, **options)
             elif resume:
-                train(None, out, dataset, resume=True, progress=progress, device=device, changes=changes)
+                train(None, out, dataset, resume=True, changes=changes, **options)
             else:
-                train(config, out, dataset, progress=progress, device=device)
+                train(config, out, dataset, init_from=init, **options)
             outcomes.append(Outcome(out, "finished"))
         except (TrainingDiverged, PosteriorCollapsed) as exc:
             outcomes.append(Outcome(out, *stopped_by(out, exc)))
