@@ -22,6 +22,7 @@ Output folder::
 from __future__ import annotations
 
 import dataclasses
+import json
 import shutil
 from pathlib import Path
 
@@ -37,7 +38,7 @@ from disentkit.transfer.adapt import HeldOut, TargetAdapter
 from disentkit.transfer.config import TransferConfig
 from disentkit.transfer.evaluate import evaluate
 from disentkit.transfer.findings import transfer_findings
-from disentkit.transfer.finetune import finetune
+from disentkit.transfer.finetune import FinetuneTask, finetune, finetune_together
 from disentkit.transfer.inputs import PairRecorder, eval_sample, load_source, load_target
 from disentkit.transfer.results import (
     FINETUNE,
@@ -50,7 +51,7 @@ from disentkit.transfer.results import (
     write_results,
 )
 
-__all__ = ["TransferConfig", "run_transfer"]
+__all__ = ["TransferConfig", "run_transfer", "run_transfers"]
 
 
 def _check_source_alive(source, adapter, before: Evaluation) -> None:
@@ -68,6 +69,36 @@ def _check_source_alive(source, adapter, before: Evaluation) -> None:
         )
 
 
+@dataclasses.dataclass
+class _Transfer:
+    """One transfer between its "before" (evaluated and written) and its fine-tune."""
+
+    config: TransferConfig
+    out: Path
+    source: object
+    adapter: TargetAdapter
+    images: np.ndarray
+    factors: np.ndarray | None
+    names: list[str] | None
+    scoring: dict
+    payload: dict
+    data: object
+    before: Evaluation
+
+    def task(self) -> FinetuneTask:
+        return FinetuneTask(self.out, self.source, self.adapter, self.config, self.before.active_dims)
+
+    def collapsed(self, collapse, message: str, progress: bool) -> None:
+        self.payload["collapse"] = dataclasses.asdict(collapse)
+        self.payload["warnings"].append(message)
+        say(progress, f"warning: {message}", "bold red")
+
+    def failed(self, error: str) -> None:
+        """Keep "before"; say what failed."""
+        self.payload |= {"status": "failed", "error": error}
+        write_results(self.out, self.payload)
+
+
 def run_transfer(
     config: TransferConfig, out_dir: str | Path, progress: bool = True, fresh: bool = False
 ) -> dict:
@@ -80,10 +111,90 @@ def run_transfer(
     ``status`` "collapsed", ``warnings`` say what happened, ``after`` (when a checkpoint from before
     the collapse exists) is that checkpoint's, marked in ``after_checkpoint``.
     """
-    from disentkit import load_run
+    started = _start(config, Path(out_dir), progress, fresh)
+    if isinstance(started, dict):
+        return started
+    try:
+        finetune(
+            started.out,
+            started.source,
+            started.adapter,
+            config,
+            started.data,
+            progress,
+            started.before.active_dims,
+        )
+    except PosteriorCollapsed as exc:
+        started.collapsed(exc.collapse, str(exc), progress)
+    except BaseException as exc:
+        started.failed(f"{type(exc).__name__}: {exc}")
+        raise
+    return _finish(started, progress)
 
+
+def run_transfers(
+    configs: list[TransferConfig], out_dirs: list[str | Path], progress: bool = True, fresh: bool = False
+) -> list[dict]:
+    """Several transfers, as :func:`run_transfer` each, whose fine-tunes to a shared target train as
+    one model batch (N sources → one target; docs/batches.md).
+
+    Transfers whose configs differ only in ``source`` share their target's evaluation sample and
+    held-out fine-tuning data; their fine-tunes form one batch (where a batch is faster: on the CPU
+    one after another). A transfer refused before it starts (a collapsed source, say) or whose
+    fine-tune diverges is reported in its result (``status`` "refused" or "failed", ``error``); the
+    others go on.
+    """
+    results: list[dict | None] = [None] * len(configs)
+    started: list[tuple[int, _Transfer]] = []
+    for i, (config, out) in enumerate(zip(configs, out_dirs, strict=True)):
+        try:
+            begun = _start(config, Path(out), progress, fresh)
+        except DisentkitError as exc:
+            results[i] = {"status": "refused", "error": str(exc), "out": str(out)}
+            continue
+        if isinstance(begun, dict):
+            results[i] = begun
+        else:
+            started.append((i, begun))
+    for group in _shared_finetunes([t for _, t in started]):
+        outcomes = finetune_together(
+            [t.task() for t in group], group[0].data, progress, lambda line: say(progress, line)
+        )
+        for transfer, outcome in zip(group, outcomes, strict=True):
+            if outcome.status == "collapsed":
+                transfer.collapsed(read_collapse(outcome.out), outcome.message, progress)
+            elif outcome.status != "finished":
+                transfer.failed(f"fine-tune {outcome.status}: {outcome.message}")
+    for i, transfer in started:
+        failed = transfer.payload.get("status") == "failed"
+        results[i] = read_results(transfer.out) if failed else _finish(transfer, progress)
+    return results
+
+
+def _shared_finetunes(transfers: list[_Transfer]) -> list[list[_Transfer]]:
+    """Groups of transfers whose fine-tunes can train together: one config but the source, one
+    source channel count, and the same held-out fine-tuning data."""
+    groups: dict[str, list[_Transfer]] = {}
+    for transfer in transfers:
+        settings = to_dict(dataclasses.replace(transfer.config, source=""))
+        key = json.dumps([settings, transfer.source.model.channels], sort_keys=True, default=str)
+        group = groups.setdefault(key, [])
+        if group and not _same_data(group[0].data, transfer.data):
+            groups.setdefault(key + str(id(transfer)), []).append(transfer)
+            continue
+        group.append(transfer)
+    return list(groups.values())
+
+
+def _same_data(a, b) -> bool:
+    # Unlabelled fine-tuning data are the target (or its images left after the evaluation's files),
+    # a function of the config the group shares; a labelled target's held-out set is checked.
+    return a.same_as(b) if isinstance(a, HeldOut) else True
+
+
+def _start(config: TransferConfig, out: Path, progress: bool, fresh: bool) -> dict | _Transfer:
+    """Load, evaluate "before" and write it; a finished transfer's results instead, when reused."""
     config = config.validate()
-    out = Path(out_dir)
     cfg = to_dict(config)
     previous = check_out_dir(config, out, fresh)
     if previous is not None:
@@ -137,17 +248,15 @@ def run_transfer(
         if adapter.labelled
         else unlabelled_data
     )
-    try:
-        run = finetune(out, source, adapter, config, data, progress, before.active_dims)
-    except PosteriorCollapsed as exc:
-        run = out / FINETUNE
-        payload["collapse"] = dataclasses.asdict(exc.collapse)
-        payload["warnings"].append(str(exc))
-        say(progress, f"warning: {exc}", "bold red")
-    except BaseException as exc:  # keep "before"; say what failed, then let the error through
-        payload |= {"status": "failed", "error": f"{type(exc).__name__}: {exc}"}
-        write_results(out, payload)
-        raise
+    return _Transfer(config, out, source, adapter, images, factors, names, scoring, payload, data, before)
+
+
+def _finish(transfer: _Transfer, progress: bool) -> dict:
+    """Evaluate the fine-tuned model "after" on the same sample; write and return the results."""
+    from disentkit import load_run
+
+    config, adapter, payload = transfer.config, transfer.adapter, transfer.payload
+    run = transfer.out / FINETUNE
     tuned = (
         load_run(run, device=config.device) if (run / "checkpoints" / "best.safetensors").exists() else None
     )
@@ -157,8 +266,14 @@ def run_transfer(
             progress, f"evaluating the fine-tuned model on {adapter.name} (after) (GBT/MLP fits, OMES pairs)…"
         ):
             after = evaluate(
-                tuned, images, factors, names, pairs_from=adapter if adapter.labelled else None, **scoring
+                tuned,
+                transfer.images,
+                transfer.factors,
+                transfer.names,
+                pairs_from=adapter if adapter.labelled else None,
+                **transfer.scoring,
             )
+        before = transfer.before
         if is_collapse(after.active_dims, before.active_dims):
             # A dead representation is kept for the record, never shown as an ordinary "after".
             payload["after_collapsed"] = after.to_dict()
@@ -175,8 +290,8 @@ def run_transfer(
     payload["status"] = "collapsed" if "collapse" in payload or "after_collapsed" in payload else "complete"
     payload["table"] = summary_rows(payload)
     payload["findings"] = [f.to_dict() for f in transfer_findings(payload)]
-    write_results(out, payload)
-    return read_results(out)
+    write_results(transfer.out, payload)
+    return read_results(transfer.out)
 
 
 def _source_factors(data: str) -> list[str] | None:

@@ -54,13 +54,11 @@ def finetune_config(source_config, config: TransferConfig, channels: int, labell
     ).validate()
 
 
-def finetune(out: Path, source, adapter, config: TransferConfig, data, progress: bool, active: int) -> Path:
-    """Run (or reuse, or resume, or extend) the fine-tuning; returns its run folder.
-
-    ``active``: the source's active latents on the target, the collapse guard's reference.
-    """
+def _finetune_run(out: Path, source, adapter, config: TransferConfig, progress: bool):
+    """(run folder, fine-tune config, whether it is finished): a finished fine-tune asked for more
+    steps is reopened to train on from its last checkpoint."""
     from disentkit.train.config import TrainConfig
-    from disentkit.train.loop import resumable, train_or_resume
+    from disentkit.train.loop import resumable
 
     run = out / FINETUNE
     ft_config = finetune_config(source.config, config, source.model.channels, adapter.labelled)
@@ -69,7 +67,18 @@ def finetune(out: Path, source, adapter, config: TransferConfig, data, progress:
         if saved.steps < ft_config.steps:  # the user asked for more steps: train on from the last one
             say(progress, f"extending the fine-tune from {saved.steps} to {ft_config.steps} steps (resuming)")
             (run / DONE).unlink(missing_ok=True)
-    if (run / DONE).exists():
+    return run, ft_config, (run / DONE).exists()
+
+
+def finetune(out: Path, source, adapter, config: TransferConfig, data, progress: bool, active: int) -> Path:
+    """Run (or reuse, or resume, or extend) the fine-tuning; returns its run folder.
+
+    ``active``: the source's active latents on the target, the collapse guard's reference.
+    """
+    from disentkit.train.loop import train_or_resume
+
+    run, ft_config, done = _finetune_run(out, source, adapter, config, progress)
+    if done:
         return run
     train_or_resume(
         ft_config,
@@ -82,3 +91,42 @@ def finetune(out: Path, source, adapter, config: TransferConfig, data, progress:
     )
     atomic_write_text(run / DONE, "")
     return run
+
+
+@dataclasses.dataclass
+class FinetuneTask:
+    """One transfer's fine-tune, for :func:`finetune_together`."""
+
+    out: Path
+    source: object
+    adapter: object
+    config: TransferConfig
+    active: int
+
+
+def finetune_together(tasks: list[FinetuneTask], data, progress: bool, say_line=None) -> list:
+    """The fine-tunes of several transfers to one target (``data``, the held-out fine-tuning data they
+    share) as one model batch where that is faster (:func:`disentkit.train.batch.train_models`), else
+    one after another; returns each one's :class:`~disentkit.train.batch.Outcome` (a finished
+    fine-tune is reused). A fine-tune that diverges or collapses stops alone."""
+    from disentkit.train.batch import Outcome, train_models
+
+    prepared = [_finetune_run(t.out, t.source, t.adapter, t.config, progress) for t in tasks]
+    left = [i for i, (_, _, done) in enumerate(prepared) if not done]
+    outcomes: list = [Outcome(run, "finished") for run, _, _ in prepared]
+    trained = train_models(
+        [prepared[i][1] for i in left],
+        [prepared[i][0] for i in left],
+        dataset=data,
+        resume="auto",
+        progress=progress,
+        changes={"steps": prepared[left[0]][1].steps} if left else None,
+        say=say_line,
+        init_from=[tasks[i].source.path for i in left],
+        active_reference=[tasks[i].active for i in left],
+    )
+    for i, outcome in zip(left, trained, strict=True):
+        outcomes[i] = outcome
+        if outcome.status == "finished":
+            atomic_write_text(outcome.out / DONE, "")
+    return outcomes
