@@ -25,7 +25,10 @@ class TransferConfig:
     :func:`disentkit.options.options_markdown` show them.
     """
 
-    source: str = option(parse=_run_path, help="Source run folder (from `disentkit train`), or a folder of run folders (from `train --seeds/--betas`): each is transferred, into --out/<run name>.")
+    source: str = option(
+        parse=_run_path,
+        help="Source run folder (from `disentkit train`), or a folder of run folders (from `train --seeds/--betas`): each is transferred, into --out/<run name>.",
+    )
     target: str = option(help="Target dataset name, or a folder of images (unlabelled).")
     target_options: dict = option(
         default_factory=dict,
