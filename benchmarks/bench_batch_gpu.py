@@ -1,6 +1,7 @@
 """Model batches on a CUDA GPU: aggregate model-steps/s of N conv64 Ada-GVAE models (64 pairs each)
 stepped as one batch, N = 1, 4, 8, 16, 32, against the same models' eager solo steps one after
-another (bench_batch's steps, eager: no CUDA graphs). One script of a few minutes, for the short
+another (bench_batch's steps, eager: no CUDA graphs), and the network batched by vmap against grouped
+convolutions written by hand (bench_batch.measure_network). One script of a few minutes, for the short
 GPU sessions; without CUDA there is nothing to measure and the section in RESULTS.md is kept.
 Environment: BENCH_BATCH_GPU_SIZES (1,4,8,16,32), BENCH_BATCH_GPU_STEPS (20 per round), 3 rounds.
 """
@@ -12,7 +13,7 @@ import statistics
 
 import torch
 
-from benchmarks.bench_batch import measure
+from benchmarks.bench_batch import measure, measure_network
 from benchmarks.timing import markdown_table
 
 PAIRS = 64
@@ -29,11 +30,14 @@ def run() -> str | None:
         rates = measure(n, PAIRS, 3, steps, False, torch.device("cuda"))
         solo = statistics.median(rates["solo, eager (1 step of the whole batch)"])
         batched = statistics.median(rates["batch (vmap)"])
-        rows.append([n, solo, batched, batched / solo])
+        network = [
+            statistics.median(r) for r in measure_network(n, PAIRS, 3, steps, torch.device("cuda")).values()
+        ]
+        rows.append([n, solo, batched, batched / solo, *network, network[1] / network[0]])
         torch.cuda.empty_cache()
-    table = markdown_table(
-        ["models", "solo eager model-steps/s", "batch model-steps/s", "batch ÷ solo"], rows
-    )
+    columns = ["models", "solo eager model-steps/s", "batch model-steps/s", "batch ÷ solo"]
+    columns += ["network by vmap (β-VAE)", "network by grouped convs (β-VAE)", "grouped ÷ vmap"]
+    table = markdown_table(columns, rows)
     return (
         f"conv64 Ada-GVAE, {PAIRS} pairs per model, fp32, eager steps (no CUDA graphs), "
         f"{torch.cuda.get_device_name(0)}; 3 interleaved rounds of {steps} steps per model.\n\n{table}\n"
