@@ -7,6 +7,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+#: a train job's config that trains in about a second on the CPU
+TINY_TRAIN = {"data": "dsprites", "method": "beta-vae", "steps": 4, "batch": 4, "checkpoint_every": 2}
+TINY_TRAIN |= {"log_every": 2, "latent_dim": 4, "device": "cpu"}
+
 
 def toy_plan(path: Path, jobs: list[dict], name: str = "toy") -> Path:
     """Write a plan of explicit jobs to ``path`` and return it."""

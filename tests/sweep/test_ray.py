@@ -7,9 +7,12 @@ import os
 
 import pytest
 
-from disentkit.sweep.plan import expand, plan_from_dict
+from disentkit.sweep.executors import RayExecutor
+from disentkit.sweep.plan import Resources, expand, plan_from_dict
 from disentkit.sweep.scheduler import run_sweep
 from disentkit.sweep.store import job_dir
+
+from .conftest import TINY_TRAIN
 
 ray = pytest.importorskip("ray")
 pytestmark = pytest.mark.ray
@@ -46,3 +49,26 @@ def test_tiny_plan_on_a_local_ray_cluster(cluster, tmp_path, ship):
     assert "toy job asked to fail" in (job_dir(tmp_path, jobs[3].dirname) / "log.txt").read_text()
     again = run_sweep(jobs, tmp_path, executor="ray", progress=False, retry_failed=False)
     assert again.executed == 0
+
+
+@pytest.mark.parametrize("ship", [False, True], ids=["shared-storage", "ship-to-driver"])
+def test_a_model_pack_is_one_ray_task_with_the_kinds_resources(cluster, tmp_path, monkeypatch, ship):
+    submitted = []
+    submit = RayExecutor.submit
+
+    def recorded(self, task, resources):
+        submitted.append((len(task.get("pack", [task])), resources))
+        return submit(self, task, resources)
+
+    monkeypatch.setattr(RayExecutor, "submit", recorded)
+    plan = {
+        "jobs": [{"name": f"t{s}", "kind": "train", "config": TINY_TRAIN | {"seed": s}} for s in range(2)],
+        "resources": {"train": {"num_cpus": 2}},
+    }
+    jobs = expand(plan_from_dict(plan))
+    report = run_sweep(jobs, tmp_path, executor="ray", progress=False, ship=ship, pack=2)
+    assert report.ok and submitted == [(2, Resources(num_cpus=2))]
+    for job in jobs:
+        folder = job_dir(tmp_path, job.dirname)
+        assert (folder / "done").exists() and (folder / "run" / "checkpoints" / "latest.safetensors").exists()
+        assert json.loads((folder / "results.json").read_text())["seed"] == job.config["seed"]

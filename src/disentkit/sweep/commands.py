@@ -44,6 +44,9 @@ def run_command(
     ship_results: bool = typer.Option(False, help="Ray without shared storage: return files to the driver."),
     progress: bool = typer.Option(True, help="Show a progress bar."),
     overrides: list[str] = typer.Option(None, "--set", help=SET_HELP),
+    pack: int = typer.Option(
+        None, help="Run up to N compatible train jobs as one task (a model pack); overrides the plan's pack."
+    ),
 ) -> None:
     """Run or resume a plan: finished jobs are skipped, killed ones re-queued, failures recorded."""
     from rich.console import Console
@@ -51,11 +54,15 @@ def run_command(
     from disentkit.sweep.plan import plan_summary
     from disentkit.sweep.scheduler import check_results_folder, run_sweep
 
-    _, jobs, folder = _load(plan_path, results, overrides)
+    # --pack is the plan's pack key set from the command line, checked as the plan's
+    overrides = [*(overrides or []), *([f"pack={pack}"] if pack is not None else [])]
+    plan, jobs, folder = _load(plan_path, results, overrides)
     check_results_folder(folder)  # before the header: a refusal stays one line
     console = Console(stderr=True)
     kinds = ", ".join(f"{n} {k}" for k, n in plan_summary(jobs).items())
-    console.print(f"sweep: {len(jobs)} jobs ({kinds}) → {folder} [{executor}]", highlight=False)
+    packs = f", packs of {plan.pack}" if plan.pack > 1 else ""
+    line = f"sweep: {len(jobs)} jobs ({kinds}) → {folder} [{executor}{packs}]"
+    console.print(line, highlight=False, markup=False, soft_wrap=True)  # [local] is text, not a style
     report = run_sweep(
         jobs,
         folder,
@@ -67,6 +74,7 @@ def run_command(
         ship=ship_results,
         progress=progress,
         console=console,
+        pack=plan.pack,
     )
     counts = report.counts()
     typer.echo(

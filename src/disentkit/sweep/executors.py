@@ -1,7 +1,7 @@
 """Executors: where jobs run. Both hand back ``concurrent.futures.Future`` objects.
 
-``local``: a process pool (spawn context) sized to the machine. ``ray``: one Ray task per job
-with the job kind's ``num_cpus``/``num_gpus``; workers write into the results folder (shared
+``local``: a process pool (spawn context) sized to the machine. ``ray``: one Ray task per job (or
+model pack) with the job kind's ``num_cpus``/``num_gpus``; workers write into the results folder (shared
 storage), or — ``ship=True`` — run in scratch space and return the files to the driver.
 """
 

@@ -10,8 +10,11 @@ them (``metrics_raw.json``); a transfer job's are in its ``transfer/transfer.jso
 
 from __future__ import annotations
 
+import dataclasses
 import json
+from collections.abc import Callable
 from pathlib import Path
+from typing import NamedTuple
 
 from disentkit.config import atomic_write_text, from_dict
 from disentkit.errors import DisentkitError
@@ -37,20 +40,105 @@ def _set_threads() -> None:
         torch.set_num_threads(threads)
 
 
-def train_job(config: dict, job_dir: Path) -> dict:
-    """Train one model with :func:`disentkit.train.train`; the run folder is ``job_dir/run``."""
+def _train_config(config: dict):
+    """The job's TrainConfig: its options over the preset they name, validated."""
     from disentkit.train import TrainConfig, apply_preset
-    from disentkit.train.loop import resumable, train_or_resume
 
-    _set_threads()
     options = {k: v for k, v in config.items() if not k.startswith("_")}
     train_config = from_dict(TrainConfig, options)
-    train_config = apply_preset(train_config, options.get("preset"), explicit=set(options)).validate()
-    if resumable(job_dir / "run"):  # a re-queued job whose process was killed
-        print(f"resuming the killed attempt's run from {job_dir / 'run'}/checkpoints", flush=True)
-    run = train_or_resume(train_config, job_dir / "run", progress=False)
-    summary = {k: options.get(k) for k in ("data", "method", "beta", "seed", "steps")}
+    return apply_preset(train_config, options.get("preset"), explicit=set(options)).validate()
+
+
+def _train_results(config: dict, run: Path) -> dict:
+    """What a train job returns (its ``results.json``)."""
+    summary = {k: config.get(k) for k in ("data", "method", "beta", "seed", "steps")}
     return {"kind": "train", **summary, "run": str(Path(run).resolve())}
+
+
+def _say_if_resuming(run: Path) -> None:
+    from disentkit.train.loop import resumable
+
+    if resumable(run):  # a re-queued job whose process was killed
+        print(f"resuming the killed attempt's run from {run}/checkpoints", flush=True)
+
+
+def train_job(config: dict, job_dir: Path) -> dict:
+    """Train one model with :func:`disentkit.train.train`; the run folder is ``job_dir/run``."""
+    from disentkit.train.loop import train_or_resume
+
+    _set_threads()
+    _say_if_resuming(job_dir / "run")
+    run = train_or_resume(_train_config(config), job_dir / "run", progress=False)
+    return _train_results(config, run)
+
+
+def train_pack_key(config: dict) -> str | None:
+    """Train jobs of equal keys can train as one model batch: their configs (preset applied) are equal
+    apart from :data:`~disentkit.train.batch.PER_MODEL_FIELDS`. None: the job cannot be in a batch
+    (its method, ``cuda_graphs``, ``cpu_shards`` > 1, an invalid config), so it runs alone."""
+    from disentkit.train.batch import PER_MODEL_FIELDS, check_batchable
+
+    try:
+        train_config = _train_config(config)
+        check_batchable([train_config])
+    except (DisentkitError, TypeError, ValueError):
+        return None
+    shared = {k: v for k, v in dataclasses.asdict(train_config).items() if k not in PER_MODEL_FIELDS}
+    return json.dumps(shared, sort_keys=True, default=str)
+
+
+def train_pack(configs: list[dict], job_dirs: list[Path]) -> list[dict | Exception]:
+    """Train the jobs' models with :func:`disentkit.train.batch.train_models` (a model batch where it
+    pays, else one after another; killed runs resume from their checkpoints). Per job: what
+    :func:`train_job` returns, or the error it would raise (a diverged or collapsed model's)."""
+    from disentkit.train.batch import train_models
+
+    _set_threads()
+    runs = [Path(folder) / "run" for folder in job_dirs]
+    for run in runs:
+        _say_if_resuming(run)
+    outcomes = {}
+    error: Exception | None = None
+    try:
+        train_models(
+            [_train_config(config) for config in configs],
+            runs,
+            resume="auto",
+            progress=False,
+            say=lambda line: print(line, flush=True),
+            on_outcome=lambda outcome: outcomes.__setitem__(Path(outcome.out).resolve(), outcome),
+        )
+    except Exception as exc:  # noqa: BLE001 — the models it had not finished fail with it
+        error = exc
+    return [
+        _pack_result(config, outcomes.get(run.resolve()), error)
+        for config, run in zip(configs, runs, strict=True)
+    ]
+
+
+def _pack_result(config: dict, outcome, error: Exception | None) -> dict | Exception:
+    """One job of a train pack: its results, or the error its solo job would have raised."""
+    from disentkit.train.guard import PosteriorCollapsed, read_collapse
+    from disentkit.train.loop import TrainingDiverged
+
+    if outcome is None:  # train_models failed before this model's end
+        return error
+    if outcome.status == "finished":
+        return _train_results(config, outcome.out)
+    collapse = read_collapse(outcome.out) if outcome.status == "collapsed" else None
+    return PosteriorCollapsed(collapse, outcome.out) if collapse else TrainingDiverged(outcome.message)
+
+
+class Packing(NamedTuple):
+    """How jobs of one kind run as a pack: ``key(config)`` (equal keys pack together; None: never
+    packed) and ``run(configs, job_dirs)`` (per job: its results dict, or the error it failed with)."""
+
+    key: Callable[[dict], str | None]
+    run: Callable[[list[dict], list[Path]], list[dict | Exception]]
+
+
+#: job kinds whose jobs can run as model packs (``pack`` in a plan, ``--pack``)
+PACKABLE: dict[str, Packing] = {"train": Packing(train_pack_key, train_pack)}
 
 
 def evaluate_job(config: dict, job_dir: Path) -> dict:

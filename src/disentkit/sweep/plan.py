@@ -94,6 +94,11 @@ class Plan:
         Per job kind: ``{num_cpus, num_gpus}``.
     jobs : list of JobSpec
         Explicit jobs (any registered kind), for custom sweeps and tests.
+    pack : int
+        Model packs: up to this many ready jobs that can train as one model batch (train jobs equal
+        apart from seed, β, β warm-up and clipping) run as one task of the kind's resources
+        (``disentkit.sweep.kinds.PACKABLE``); 1 runs every job as its own task. Jobs are the same
+        either way (``pack`` is not part of their keys).
     """
 
     name: str = "sweep"
@@ -112,6 +117,7 @@ class Plan:
     evaluation: dict = field(default_factory=dict)
     resources: dict = field(default_factory=dict)
     jobs: list[JobSpec] = field(default_factory=list)
+    pack: int = 1
 
 
 @dataclass(frozen=True)
@@ -194,6 +200,7 @@ def plan_from_dict(data: dict) -> Plan:
         raise DisentkitError(f"a plan is a mapping of keys, got {type(data).__name__}")
     data = dict(data)
     resources = data.pop("resources", {}) or {}
+    check_pack(data.get("pack", 1))  # before int() would turn 2.5 into 2 or "two" into a bare ValueError
     for name in _LIST_FIELDS:
         if name in data and not isinstance(data[name], list):
             raise DisentkitError(f"{name}: expected a list, got {data[name]!r}")
@@ -204,6 +211,15 @@ def plan_from_dict(data: dict) -> Plan:
     plan.resources = _parse_resources(resources)
     validate_plan(plan)
     return plan
+
+
+def check_pack(pack: Any) -> int:
+    """``pack`` (plan key, ``--pack``, ``run_sweep``): a whole number ≥ 1, else one line saying so."""
+    if isinstance(pack, bool) or not isinstance(pack, int) or pack < 1:
+        raise DisentkitError(
+            f"pack must be a whole number ≥ 1 (jobs per model pack; 1: no packs), got {pack!r}"
+        )
+    return pack
 
 
 def _parse_resources(raw: Any) -> dict[str, Resources]:

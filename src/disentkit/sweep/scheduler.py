@@ -3,7 +3,8 @@
 A job runs when every dependency is ``done``. Finished jobs are never submitted again; a failed
 job blocks its dependents and the others go on; a job whose worker died (SIGKILL, OOM) is
 re-queued up to ``max_retries`` times; a ``running`` marker left by a killed sweep is detected
-as stale and the job re-queued.
+as stale and the job re-queued. With ``pack`` > 1, ready jobs that one pack function can run
+together (:data:`~disentkit.sweep.kinds.PACKABLE`) are submitted as one task of up to ``pack`` jobs.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from rich.console import Console
 from disentkit.config import atomic_write_text, environment_info, refuse_foreign_folder
 from disentkit.errors import DisentkitError
 from disentkit.sweep.jobs import job_module
-from disentkit.sweep.plan import Job
+from disentkit.sweep.plan import Job, check_pack
 from disentkit.sweep.runner import write_shipped
 from disentkit.sweep.store import (
     LEASE_SECONDS,
@@ -95,7 +96,7 @@ def write_index(results: Path, jobs: list[Job]) -> None:
 
 
 class _Scheduler:
-    def __init__(self, jobs, results, executor, retry_failed, max_retries, lease, console, progress):
+    def __init__(self, jobs, results, executor, retry_failed, max_retries, lease, console, progress, pack=1):
         self.jobs = {job.key: job for job in jobs}
         self.order = list(self.jobs)
         self.results, self.executor = results, executor
@@ -104,9 +105,12 @@ class _Scheduler:
         self.state: dict[str, str] = {}
         self.errors: dict[str, str] = {}
         self.attempts: dict[str, int] = {}
-        self.inflight: dict[Future, str] = {}
-        # Jobs caught in a process pool that broke while several jobs ran: any of them may have killed
-        # it, so they re-run alone, where a death can be attributed (and counted) to the right job.
+        self.inflight: dict[Future, list[str]] = {}  # a task → its job (or a pack's jobs)
+        self.pack = pack
+        self._pack_keys: dict[str, tuple | None] = {}
+        # Jobs caught in a process pool that broke while several jobs ran, or in a pack whose worker
+        # died: any of them may have killed it, so they re-run alone (unpacked; on a pool, with nothing
+        # else in flight), where a death can be attributed (and counted) to the right job.
         self.solo: set[str] = set()
         self.deaths: dict[str, int] = {}  # worker deaths attributed to each job (counted against retries)
         self._shared_break = False
@@ -164,12 +168,15 @@ class _Scheduler:
                 break
             if not self.inflight:  # only leftover workers of a killed sweep to watch
                 time.sleep(0.5)
-            self._shared_break = self.executor.restart_on_death and len(self.inflight) > 1
+            self._shared_break = self.executor.restart_on_death and self._jobs_in_flight() > 1
             finished, _ = wait(list(self.inflight), timeout=0.5, return_when=FIRST_COMPLETED)
             deaths = [f for f in finished if self._handle(f)]
             if deaths and self.executor.restart_on_death:
                 self._drain_broken_pool()
             bar(self.state)
+
+    def _jobs_in_flight(self) -> int:
+        return sum(len(keys) for keys in self.inflight.values())
 
     def _ready(self, key: str) -> bool:
         job = self.jobs[key]
@@ -200,24 +207,57 @@ class _Scheduler:
         return task
 
     def _submit_ready(self) -> None:
-        if any(key in self.solo for key in self.inflight.values()):
-            return  # a suspect runs alone
         ready = [key for key in self.order if self._ready(key)]
-        suspects = [key for key in ready if key in self.solo]
-        if suspects:  # let the pool drain, then run one suspect by itself
-            if not self.inflight:
-                self._submit(suspects[0])
-            return
-        for key in ready:
-            self._submit(key)
+        if self.executor.restart_on_death:  # a death breaks the whole pool: a suspect runs alone
+            if any(key in self.solo for keys in self.inflight.values() for key in keys):
+                return
+            suspects = [key for key in ready if key in self.solo]
+            if suspects:  # let the pool drain, then run one suspect by itself
+                if not self.inflight:
+                    self._submit([suspects[0]])
+                return
+        for keys in self._packs(ready):
+            self._submit(keys)
 
-    def _submit(self, key: str) -> None:
-        job = self.jobs[key]
-        future = self.executor.submit(self.task_for(job), job.resources)
-        self.attempts[key] = self.attempts.get(key, 0) + 1
-        self.inflight[future] = key
-        self.state[key] = "submitted"
-        self.executed += 1
+    def _packs(self, ready: list[str]) -> list[list[str]]:
+        """``ready`` in tasks: up to ``pack`` jobs of one pack key together, every other job alone."""
+        tasks: list[list[str]] = []
+        open_packs: dict[tuple, list[str]] = {}
+        for key in ready:
+            pack_key = self._pack_key(key)
+            if pack_key is None:
+                tasks.append([key])
+                continue
+            group = open_packs.get(pack_key)
+            if group is None or len(group) == self.pack:
+                group = open_packs[pack_key] = []
+                tasks.append(group)
+            group.append(key)
+        return tasks
+
+    def _pack_key(self, key: str) -> tuple | None:
+        """Jobs of equal (not None) keys can run as one pack; None: the job runs alone."""
+        if self.pack == 1 or key in self.solo:
+            return None
+        if key not in self._pack_keys:
+            from disentkit.sweep.kinds import PACKABLE
+
+            job = self.jobs[key]
+            packing = PACKABLE.get(job.kind)
+            config_key = packing.key(job.config) if packing else None
+            self._pack_keys[key] = None if config_key is None else (job.kind, config_key)
+        return self._pack_keys[key]
+
+    def _submit(self, keys: list[str]) -> None:
+        jobs = [self.jobs[key] for key in keys]
+        tasks = [self.task_for(job) for job in jobs]
+        # A pack is one task with one job's resources (on Ray: one GPU for the pack's models).
+        future = self.executor.submit(tasks[0] if len(tasks) == 1 else {"pack": tasks}, jobs[0].resources)
+        for key in keys:
+            self.attempts[key] = self.attempts.get(key, 0) + 1
+            self.state[key] = "submitted"
+        self.inflight[future] = keys
+        self.executed += len(keys)
 
     def _poll_waiting(self) -> None:
         for key in sorted(self.waiting):
@@ -234,22 +274,24 @@ class _Scheduler:
             self.state[key] = "pending"
 
     def _handle(self, future: Future) -> bool:
-        """Record a finished future; True when its worker died (the job is re-queued or failed)."""
-        key = self.inflight.pop(future)
+        """Record a finished future; True when its worker died (its jobs are re-queued or failed)."""
+        keys = self.inflight.pop(future)
         try:
             outcome = future.result()
         except Exception as exc:  # the executor, not the job, failed
             if self.executor.is_worker_death(exc):
-                self._worker_died(key, exc)
+                self._worker_died(keys, exc)
                 return True
-            self._fail(key, f"{type(exc).__name__}: {exc}", record=True)
+            for key in keys:
+                self._fail(key, f"{type(exc).__name__}: {exc}", record=True)
             return False
-        if outcome.get("files") is not None:
-            self._write_shipped(key, outcome.pop("files"))
-        if outcome["status"] == "done":
-            self.state[key] = "done"
-        else:
-            self._fail(key, outcome["error"], record=False)
+        for key, job_outcome in zip(keys, outcome.get("pack", [outcome]), strict=True):
+            if job_outcome.get("files") is not None:
+                self._write_shipped(key, job_outcome.pop("files"))
+            if job_outcome["status"] == "done":
+                self.state[key] = "done"
+            else:
+                self._fail(key, job_outcome["error"], record=False)
         return False
 
     def _write_shipped(self, key: str, files: dict) -> None:
@@ -259,11 +301,16 @@ class _Scheduler:
         except OSError as exc:
             raise storage_error(self.results, exc) from None
 
-    def _worker_died(self, key: str, exc: BaseException) -> None:
+    def _worker_died(self, keys: list[str], exc: BaseException) -> None:
+        # A pack's death is shared by its jobs, as a broken pool's: none is blamed, each re-runs unpacked.
+        for key in keys:
+            self._job_died(key, exc, shared=self._shared_break or len(keys) > 1)
+
+    def _job_died(self, key: str, exc: BaseException, shared: bool) -> None:
         folder = job_dir(self.results, self.jobs[key].dirname)
         if inspect(folder, self.lease).state == "done":  # it finished before the pool broke
             self.state[key] = "done"
-        elif self._shared_break:  # not necessarily its fault: not counted, re-run alone
+        elif shared:  # not necessarily its fault: not counted, re-run alone
             self.solo.add(key)
             with contextlib.suppress(OSError):
                 (folder / "running").unlink()
@@ -304,7 +351,8 @@ class _Scheduler:
             if future.done():
                 self._handle(future)
             else:  # should not happen; never lose track of a job
-                self.state[self.inflight.pop(future)] = "pending"
+                for key in self.inflight.pop(future):
+                    self.state[key] = "pending"
         self.executor.restart()
 
     def report(self, started: float) -> SweepReport:
@@ -363,6 +411,7 @@ def run_sweep(
     progress: bool = True,
     ship: bool = False,
     console: Console | None = None,
+    pack: int = 1,
 ) -> SweepReport:
     """Run (or resume) ``jobs`` into ``results``; returns the final state of every job.
 
@@ -386,16 +435,20 @@ def run_sweep(
         Seconds without a heartbeat after which a ``running`` marker of another host is stale.
     ship : bool
         Ray without shared storage: workers return the job's files, the driver writes them.
+    pack : int
+        Up to this many ready jobs that can train as one model batch run as one task (a model pack,
+        :data:`~disentkit.sweep.kinds.PACKABLE`); each keeps its own folder. 1: one task per job.
     """
     from disentkit.sweep.executors import make_executor
 
+    check_pack(pack)
     console = console or Console(stderr=True)
     results = Path(results).expanduser().resolve()
     check_results_folder(results)
     started = time.perf_counter()
     with SweepLock(results):
         write_index(results, jobs)
-        scheduler = _Scheduler(jobs, results, None, retry_failed, max_retries, lease, console, progress)
+        scheduler = _Scheduler(jobs, results, None, retry_failed, max_retries, lease, console, progress, pack)
         scheduler.resume()
         pool = make_executor(executor, workers, ray_address, ship)
         scheduler.executor = pool
