@@ -16,7 +16,7 @@ import yaml
 import disentkit.train.loop as loop
 from disentkit.errors import DisentkitError
 from disentkit.sweep.executors import LocalExecutor
-from disentkit.sweep.kinds import train_pack_key
+from disentkit.sweep.kinds import train_pack_key, transfer_pack_key
 from disentkit.sweep.plan import Resources, expand, load_plan, plan_from_dict
 from disentkit.sweep.runner import execute_job
 from disentkit.sweep.scheduler import run_sweep
@@ -294,3 +294,39 @@ def test_a_pack_that_is_not_a_whole_number_from_1_is_refused_in_one_line(tmp_pat
     jobs = expand(plan_from_dict({"jobs": [{"name": "a", "kind": "toy"}]}))
     with pytest.raises(DisentkitError, match="pack must be a whole number ≥ 1"):
         run_sweep(jobs, tmp_path, progress=False, pack=value)
+
+
+def test_transfer_jobs_to_one_target_run_as_one_pack(tmp_path, fake_executor):
+    plan = {
+        "sources": ["dsprites"],
+        "targets": {"dsprites": ["noisy-dsprites"]},
+        "methods": ["ada-gvae"],
+        "seeds": [0, 1],
+        "steps": 12,  # a source with awake latents (one with none active is refused)
+        "transfer_steps": 2,
+        "metrics": ["omes", "mig"],
+        "train": {"batch": 8, "checkpoint_every": 3, "log_every": 2, "lr": 1e-3, "device": "cpu"},
+        "transfer": {"eval_size": 900, "omes_pairs": 20, "classifiers": ["hgb"], "device": "cpu"},
+    }
+    jobs = [job for job in expand(plan_from_dict(plan)) if job.kind != "evaluate"]
+    executor = fake_executor()
+    assert run_sweep(jobs, tmp_path, progress=False, pack=2).ok
+    kinds = {job.key: job.kind for job in jobs}
+    assert sorted([kinds[k] for k in keys] for keys in executor.tasks()) == [["train"] * 2, ["transfer"] * 2]
+    for job in jobs:
+        if job.kind == "transfer":
+            folder = job_dir(tmp_path, job.dirname)
+            results = json.loads((folder / "results.json").read_text())
+            saved = json.loads((folder / "transfer" / "transfer.json").read_text())
+            assert (folder / "done").exists() and results["status"] == saved["status"] == "complete"
+            assert (
+                saved["config"]["seed"] == job.config["seed"] and results["evaluations"]["after"]["omes"] >= 0
+            )
+
+
+def test_transfer_pack_key_is_the_target_and_settings():
+    base = {"source": "dsprites", "method": "ada-gvae", "beta": 1.0, "seed": 0, "target": "noisy-dsprites"}
+    base |= {"steps": 2, "metrics": ["omes"]}
+    assert transfer_pack_key(base | {"seed": 3, "beta": 2.0, "method": "beta-vae"}) == transfer_pack_key(base)
+    assert transfer_pack_key(base | {"target": "color-dsprites"}) != transfer_pack_key(base)
+    assert transfer_pack_key(base | {"steps": 3}) != transfer_pack_key(base)

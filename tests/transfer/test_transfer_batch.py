@@ -46,7 +46,10 @@ def test_fine_tunes_of_two_sources_train_as_one_batch_and_equal_their_solo_trans
         batch, "train_batch", lambda configs, *a, **k: batches.append(len(configs)) or real(configs, *a, **k)
     )
     sources = sorted(two_sources.iterdir())
-    configs = [TransferConfig(source=str(s), target="realphoto", **FAST) for s in sources]
+    # Another seed: another evaluation sample and held-out data, still one batch of fine-tunes.
+    configs = [
+        TransferConfig(source=str(s), target="realphoto", seed=i, **FAST) for i, s in enumerate(sources)
+    ]
     results = run_transfers(configs, [tmp_path / "batch" / s.name for s in sources], progress=False)
     assert batches == [2]
     assert [r["status"] for r in results] == ["complete", "complete"]

@@ -137,10 +137,6 @@ class Packing(NamedTuple):
     run: Callable[[list[dict], list[Path]], list[dict | Exception]]
 
 
-#: job kinds whose jobs can run as model packs (``pack`` in a plan, ``--pack``)
-PACKABLE: dict[str, Packing] = {"train": Packing(train_pack_key, train_pack)}
-
-
 def evaluate_job(config: dict, job_dir: Path) -> dict:
     """Evaluate the dependency's model on its source with :func:`disentkit.metrics.evaluate_model`.
 
@@ -182,16 +178,10 @@ def _classifiers(metrics: list[str]) -> tuple[str, ...]:
     return chosen or ("gbt",)  # DCI's importances come from the GBT fits
 
 
-def transfer_job(config: dict, job_dir: Path) -> dict:
-    """Fine-tune the dependency's model on ``config['target']`` (run_transfer); before and after.
+def _transfer_config(config: dict):
+    """The job's TransferConfig: the dependency's run, the target, the plan's transfer options."""
+    from disentkit.transfer.core import TransferConfig
 
-    ``config`` beyond the metadata: any ``TransferConfig`` field (``eval_size``, ``omes_pairs``,
-    ``lr``, ``weak``, ``target_options`` …); β is the source model's, as in the paper.
-    """
-    from disentkit.metrics.evaluation import read_evaluation
-    from disentkit.transfer.core import TransferConfig, run_transfer
-
-    _set_threads()
     skip = (*META_KEYS, "target", "steps", "metrics")
     extra = {k: v for k, v in config.items() if k not in skip and not k.startswith("_")}
     options = {
@@ -202,7 +192,12 @@ def transfer_job(config: dict, job_dir: Path) -> dict:
         "classifiers": _classifiers(list(config["metrics"])),
         **extra,
     }
-    payload = run_transfer(from_dict(TransferConfig, options), job_dir / "transfer", progress=False)
+    return from_dict(TransferConfig, options)
+
+
+def _transfer_results(config: dict, payload: dict) -> dict:
+    from disentkit.metrics.evaluation import read_evaluation
+
     return {
         "kind": "transfer",
         **{k: config.get(k) for k in META_KEYS},
@@ -216,3 +211,50 @@ def transfer_job(config: dict, job_dir: Path) -> dict:
         "status": payload.get("status"),
         "findings": payload.get("findings", []),
     }
+
+
+def transfer_job(config: dict, job_dir: Path) -> dict:
+    """Fine-tune the dependency's model on ``config['target']`` (run_transfer); before and after.
+
+    ``config`` beyond the metadata: any ``TransferConfig`` field (``eval_size``, ``omes_pairs``,
+    ``lr``, ``weak``, ``target_options`` …); β is the source model's, as in the paper.
+    """
+    from disentkit.transfer.core import run_transfer
+
+    _set_threads()
+    payload = run_transfer(_transfer_config(config), job_dir / "transfer", progress=False)
+    return _transfer_results(config, payload)
+
+
+def transfer_pack_key(config: dict) -> str:
+    """Transfer jobs of equal keys fine-tune as one model batch: the same target and settings, any
+    source model (its seed, β and method aside)."""
+    shared = {k: v for k, v in config.items() if k not in META_KEYS and not k.startswith("_")}
+    return json.dumps(shared, sort_keys=True, default=str)
+
+
+def transfer_pack(configs: list[dict], job_dirs: list[Path]) -> list[dict | Exception]:
+    """The jobs' transfers with :func:`disentkit.transfer.core.run_transfers` (N sources → one target,
+    their fine-tunes as one model batch where it pays). Per job: what :func:`transfer_job` returns,
+    or the error it would raise."""
+    from disentkit.transfer.core import run_transfers
+
+    _set_threads()
+    try:
+        transfers = [_transfer_config(config) for config in configs]
+        payloads = run_transfers(transfers, [Path(d) / "transfer" for d in job_dirs], progress=False)
+    except Exception as exc:  # noqa: BLE001 — every job of the pack fails with it
+        return [exc] * len(configs)
+    return [
+        DisentkitError(payload["error"])
+        if payload["status"] in ("refused", "failed")
+        else _transfer_results(config, payload)
+        for config, payload in zip(configs, payloads, strict=True)
+    ]
+
+
+#: job kinds whose jobs can run as model packs (``pack`` in a plan, ``--pack``)
+PACKABLE: dict[str, Packing] = {
+    "train": Packing(train_pack_key, train_pack),
+    "transfer": Packing(transfer_pack_key, transfer_pack),
+}

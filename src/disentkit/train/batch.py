@@ -325,6 +325,9 @@ def train_batch(
         One per model; they may differ only in :data:`PER_MODEL_FIELDS` (:func:`check_batchable`).
     out_dirs : list of paths
         One run folder per model, each an ordinary run folder (``disentkit.train.loop``).
+    dataset : data source or list of them, optional
+        The models' training data, or one per model (transfers' held-out fine-tuning data); by
+        default the configs' ``data``, opened once.
     resume : bool or "auto"
         True: continue every run from its latest checkpoint (as ``train(resume=True)``); "auto":
         continue the runs that have one and start the others afresh (as ``train_or_resume``).
@@ -355,9 +358,12 @@ def train_batch(
 
         # Opened once for all models (an official file is large), not once per run.
         dataset = get_dataset((new_configs[0] if new_configs else load_config(TrainConfig, saved)).data)
+    datasets = dataset if isinstance(dataset, list) else [dataset] * len(outs)
     members: list[BatchMember] = []
     try:
-        for config, out, new, init, reference in zip(configs, outs, fresh, inits, references, strict=True):
+        for config, out, new, init, reference, dataset in zip(
+            configs, outs, fresh, inits, references, datasets, strict=True
+        ):
             if new and resume == "auto" and out.exists():
                 shutil.rmtree(out)  # killed before its first checkpoint: nothing worth keeping
             run = open_run(
@@ -518,7 +524,10 @@ def train_models(
     if not solo and say is not None and len(configs) > 1:
         say(f"{why_solo} (docs/batches.md): training the {len(configs)} models one after another")
     outcomes = []
-    for config, out, init, reference in zip(configs, out_dirs, inits, references, strict=True):
+    datasets = dataset if isinstance(dataset, list) else [dataset] * len(configs)
+    for config, out, init, reference, dataset in zip(
+        configs, out_dirs, inits, references, datasets, strict=True
+    ):
         out = Path(out)
         options = {"progress": progress, "device": device, "active_reference": reference}
         try:

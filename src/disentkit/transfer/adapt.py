@@ -123,15 +123,6 @@ class HeldOut(SourceView):
                 "(use a smaller --eval-size and --omes-pairs)"
             )
 
-    def same_as(self, other) -> bool:
-        """Whether ``other`` is fine-tuning data from the same target holding out the same combinations."""
-        return (
-            isinstance(other, HeldOut)
-            and other.name == self.name
-            and other.observation_shape == self.observation_shape
-            and np.array_equal(other._held, self._held)
-        )
-
     def _is_held(self, factors: np.ndarray) -> np.ndarray:
         index = np.ravel_multi_index(tuple(factors.T), self._sizes)
         return np.isin(index, self._held)

@@ -138,9 +138,8 @@ def run_transfers(
     """Several transfers, as :func:`run_transfer` each, whose fine-tunes to a shared target train as
     one model batch (N sources → one target; docs/batches.md).
 
-    Transfers whose configs differ only in ``source`` share their target's evaluation sample and
-    held-out fine-tuning data; their fine-tunes form one batch (where a batch is faster: on the CPU
-    one after another). A transfer refused before it starts (a collapsed source, say) or whose
+    Transfers whose configs differ only in ``source`` and ``seed`` form one batch of fine-tunes
+    (where a batch is faster: on the CPU one after another), each on its own held-out data. A transfer refused before it starts (a collapsed source, say) or whose
     fine-tune diverges is reported in its result (``status`` "refused" or "failed", ``error``); the
     others go on.
     """
@@ -158,7 +157,7 @@ def run_transfers(
             started.append((i, begun))
     for group in _shared_finetunes([t for _, t in started]):
         outcomes = finetune_together(
-            [t.task() for t in group], group[0].data, progress, lambda line: say(progress, line)
+            [t.task() for t in group], [t.data for t in group], progress, lambda line: say(progress, line)
         )
         for transfer, outcome in zip(group, outcomes, strict=True):
             if outcome.status == "collapsed":
@@ -172,24 +171,14 @@ def run_transfers(
 
 
 def _shared_finetunes(transfers: list[_Transfer]) -> list[list[_Transfer]]:
-    """Groups of transfers whose fine-tunes can train together: one config but the source, one
-    source channel count, and the same held-out fine-tuning data."""
+    """Groups of transfers whose fine-tunes can train together: one config but the source and the
+    seed (each fine-tune keeps its own data stream), one source channel count."""
     groups: dict[str, list[_Transfer]] = {}
     for transfer in transfers:
-        settings = to_dict(dataclasses.replace(transfer.config, source=""))
+        settings = to_dict(dataclasses.replace(transfer.config, source="", seed=0))
         key = json.dumps([settings, transfer.source.model.channels], sort_keys=True, default=str)
-        group = groups.setdefault(key, [])
-        if group and not _same_data(group[0].data, transfer.data):
-            groups.setdefault(key + str(id(transfer)), []).append(transfer)
-            continue
-        group.append(transfer)
+        groups.setdefault(key, []).append(transfer)
     return list(groups.values())
-
-
-def _same_data(a, b) -> bool:
-    # Unlabelled fine-tuning data are the target (or its images left after the evaluation's files),
-    # a function of the config the group shares; a labelled target's held-out set is checked.
-    return a.same_as(b) if isinstance(a, HeldOut) else True
 
 
 def _start(config: TransferConfig, out: Path, progress: bool, fresh: bool) -> dict | _Transfer:

@@ -104,9 +104,9 @@ class FinetuneTask:
     active: int
 
 
-def finetune_together(tasks: list[FinetuneTask], data, progress: bool, say_line=None) -> list:
-    """The fine-tunes of several transfers to one target (``data``, the held-out fine-tuning data they
-    share) as one model batch where that is faster (:func:`disentkit.train.batch.train_models`), else
+def finetune_together(tasks: list[FinetuneTask], data: list, progress: bool, say_line=None) -> list:
+    """The fine-tunes of several transfers to one target (``data``: each one's held-out fine-tuning
+    data) as one model batch where that is faster (:func:`disentkit.train.batch.train_models`), else
     one after another; returns each one's :class:`~disentkit.train.batch.Outcome` (a finished
     fine-tune is reused). A fine-tune that diverges or collapses stops alone."""
     from disentkit.train.batch import Outcome, train_models
@@ -117,7 +117,7 @@ def finetune_together(tasks: list[FinetuneTask], data, progress: bool, say_line=
     trained = train_models(
         [prepared[i][1] for i in left],
         [prepared[i][0] for i in left],
-        dataset=data,
+        dataset=[data[i] for i in left],
         resume="auto",
         progress=progress,
         changes={"steps": prepared[left[0]][1].steps} if left else None,
