@@ -227,9 +227,9 @@ def run() -> str:
     threads = torch.get_num_threads()
     load_before = os.getloadavg()[0]
     rates = measure(models, pairs, rounds, steps, bf16)
+    torch.set_num_threads(threads)  # closing the sharded steps leaves one of their saved counts
     network = measure_network(models, pairs, rounds, steps, torch.device("cpu"))
     load_after = os.getloadavg()[0]
-    torch.set_num_threads(threads)  # closing the sharded steps leaves one of their saved counts
     base = statistics.median(rates["solo, eager (1 step of the whole batch)"])
     rows = [
         [name, statistics.median(r), min(r), max(r), statistics.median(r) / base] for name, r in rates.items()
