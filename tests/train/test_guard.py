@@ -20,12 +20,24 @@ def test_the_collapse_rule():
     assert scratch.check(30, [2.0, 0.0], 20)[1] is None
     active, collapse = scratch.check(40, [0.001, 0.0], 30)
     assert active == 0 and collapse.reference == 1 and collapse.last_checkpoint_step == 30
+    patient = CollapseGuard(patience=50, last_step=1000)
+    assert patient.check(100, [2.0, 0.0], 50)[1] is None
+    assert patient.check(300, [0.0, 0.0], 250)[1] is None and patient.suspect  # a dip: wait
+    assert patient.check(325, [0.0, 0.0], 250)[1] is None
+    assert patient.check(340, [0.5, 0.0], 250)[1] is None and not patient.suspect  # it recovered
+    assert patient.check(400, [0.0, 0.0], 250)[1] is None
+    collapse = patient.check(450, [0.0, 0.0], 250)[1]
+    assert collapse.step == 450 and collapse.dead_since == 400 and "none since step 400" in collapse.message("r")
+    ending = CollapseGuard(patience=500, last_step=60)
+    ending.check(20, [1.0], None)
+    assert ending.check(40, [0.0], 20)[1] is None and ending.check(60, [0.0], 20)[1].step == 60
     tuned = CollapseGuard(reference=4)
     assert tuned.check(5, [1, 1, 0, 0], None)[1] is None
     assert tuned.check(10, [1, 0, 0, 0], 5)[1].active == 1
 
 
-def test_a_real_collapse_stops_training_before_a_dead_checkpoint(tmp_path, squares, tiny_config):
+@pytest.mark.parametrize("patience", [0, 20])
+def test_a_real_collapse_stops_training_before_a_dead_checkpoint(tmp_path, squares, tiny_config, patience):
     # The latents wake up within 15 steps at β 1; β then rises to a weight no reconstruction pays for.
     config = dataclasses.replace(
         tiny_config,
@@ -37,15 +49,18 @@ def test_a_real_collapse_stops_training_before_a_dead_checkpoint(tmp_path, squar
         batch=8,
         log_every=5,
         checkpoint_every=5,
+        collapse_patience=patience,
     )
     run = tmp_path / "run"
     with pytest.raises(PosteriorCollapsed, match="posterior collapse") as caught:
         train(config, run, dataset=squares, progress=False)
     collapse = caught.value.collapse
     assert collapse.active == 0 and collapse.reference > 0 and collapse.step < 100
+    assert collapse.step - collapse.dead_since == patience  # dead at every log row of the patience
     assert read_collapse(run) == collapse
     latest = load_checkpoint(run / "checkpoints" / "latest.safetensors")
-    assert latest.step == collapse.last_checkpoint_step < collapse.step  # nothing saved after it
+    # Nothing saved once no latent was active (checkpoints every 5 steps, as log rows).
+    assert latest.step == collapse.last_checkpoint_step == collapse.dead_since - 5
     with (run / "metrics.csv").open() as handle:
         rows = list(csv.DictReader(handle))
     assert max(int(r["active_dims"]) for r in rows) > 0 and int(rows[-1]["active_dims"]) == 0

@@ -135,6 +135,11 @@ class TrainConfig:
         help="Steps between checkpoints (the best by mean loss over each interval is kept, and the latest).",
     )
     log_every: int = option(50, help="Steps between log rows (TensorBoard and metrics.csv).")
+    collapse_patience: int = option(
+        500,
+        help="Steps a run from scratch may go with no active latent before the collapse guard stops it "
+        "(it writes no checkpoint meanwhile; a run that ends with none stops too). 0: at the first such log row.",
+    )
     device: str = option("auto", help="auto (CUDA when present), cpu, cuda or cuda:N.")
     bf16: bool = option(False, help="bf16 autocast on CUDA (losses in float32).")
     cuda_graphs: bool = option(
@@ -198,6 +203,8 @@ class TrainConfig:
             raise DisentkitError("lr_decay needs eager steps: set lr_decay 0 or drop cuda_graphs")
         if self.cpu_shards is not None and not 1 <= self.cpu_shards <= self.batch:
             raise DisentkitError(f"cpu_shards must be between 1 and the batch size, got {self.cpu_shards}")
+        if self.collapse_patience < 0:
+            raise DisentkitError(f"collapse_patience must be ≥ 0 steps, got {self.collapse_patience}")
         if self.clip is not None and self.clip <= 0:
             raise DisentkitError(f"clip must be > 0 or None, got {self.clip}")
         if self.k != "random" and not (isinstance(self.k, int) and self.k >= 1):

@@ -41,6 +41,8 @@ class Collapse:
     reference: int
     kl_per_dim: list[float]
     last_checkpoint_step: int | None
+    #: the first log row since which no latent was active (a run from scratch)
+    dead_since: int | None = None
 
     def message(self, run: Path | str) -> str:
         kept = (
@@ -48,8 +50,9 @@ class Collapse:
             if self.last_checkpoint_step
             else "no checkpoint was written before it"
         )
+        since = f" (none since step {self.dead_since})" if self.dead_since not in (None, self.step) else ""
         return (
-            f"posterior collapse in {run} at step {self.step}: {self.active} active latent(s) "
+            f"posterior collapse in {run} at step {self.step}: {self.active} active latent(s){since} "
             f"(KL > {ACTIVE_KL} nats) of the {self.reference} it had; training stopped and {kept}. "
             f"To avoid it, {ADVICE}"
         )
@@ -74,10 +77,25 @@ class CollapseGuard:
         (a fresh encoder starts near the prior; latents dying one by one is pruning, not collapse).
     peak : int
         The most latents active at any log row so far (restored on resume).
+    patience : int
+        A run from scratch collapses only after ``patience`` steps with no active latent, or when it
+        ends with none: early in training a β-VAE's posterior can touch the prior for tens of steps
+        and recover. Meanwhile the run writes no checkpoint (:attr:`suspect`). 0: at once.
+    last_step : int, optional
+        The run's last step.
     """
 
-    def __init__(self, reference: int | None = None, peak: int = 0) -> None:
+    def __init__(
+        self, reference: int | None = None, peak: int = 0, patience: int = 0, last_step: int | None = None
+    ) -> None:
         self.reference, self.peak = reference, peak
+        self.patience, self.last_step = patience, last_step
+        self.dead_since: int | None = None
+
+    @property
+    def suspect(self) -> bool:
+        """No latent is active now, but not for long enough to call it a collapse."""
+        return self.dead_since is not None
 
     def check(
         self, step: int, kl_per_dim: Sequence[float], last_checkpoint_step: int | None
@@ -86,13 +104,16 @@ class CollapseGuard:
         active = count_active(kl_per_dim)
         self.peak = max(self.peak, active)
         if self.reference is None:
-            reference, collapsed = self.peak, self.peak > 0 and active == 0
+            reference = self.peak
+            dead = self.peak > 0 and active == 0
+            self.dead_since = (step if self.dead_since is None else self.dead_since) if dead else None
+            collapsed = dead and (step - self.dead_since >= self.patience or step == self.last_step)
         else:
             reference, collapsed = self.reference, is_collapse(active, self.reference)
         if not collapsed:
             return active, None
         kl = [float(v) for v in kl_per_dim]
-        return active, Collapse(step, active, reference, kl, last_checkpoint_step)
+        return active, Collapse(step, active, reference, kl, last_checkpoint_step, self.dead_since)
 
 
 def write_collapse(run: Path, collapse: Collapse) -> None:

@@ -271,7 +271,7 @@ def open_run(
     start, best, peak = _initial_state(resume_from, init_from, identity, model, optimizer, config, objective)
     (out / COLLAPSE_FILE).unlink(missing_ok=True)  # a resume trains on from before the collapse
     (out / DIVERGED_FILE).unlink(missing_ok=True)
-    guard = CollapseGuard(active_reference, peak)
+    guard = CollapseGuard(active_reference, peak, config.collapse_patience, config.steps)
     latest = out / "checkpoints" / "latest.safetensors"
     if resume_from is not None and resume_from.resolve() != latest.resolve():
         # The run now continues from this one: latest says so even if no step is left to train.
@@ -383,8 +383,11 @@ class RunRecord:
         return values
 
     def checkpoint(self, done: int, interval_loss: float, model=None, optimizer=None) -> None:
-        """Write ``latest`` (and ``best``) of step ``done``; the run's own model unless given."""
+        """Write ``latest`` (and ``best``) of step ``done``; the run's own model unless given. None
+        while the collapse guard suspects the posterior (no latent active, not yet for long)."""
         run = self.run
+        if run.guard.suspect:
+            return
         _check_finite({"loss": interval_loss}, done, self.ckpt_dir)
         extra = {"peak_active": run.guard.peak}
         self.best = _checkpoint(
