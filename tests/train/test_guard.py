@@ -27,7 +27,9 @@ def test_the_collapse_rule():
     assert patient.check(340, [0.5, 0.0], 250)[1] is None and not patient.suspect  # it recovered
     assert patient.check(400, [0.0, 0.0], 250)[1] is None
     collapse = patient.check(450, [0.0, 0.0], 250)[1]
-    assert collapse.step == 450 and collapse.dead_since == 400 and "none since step 400" in collapse.message("r")
+    assert (
+        collapse.step == 450 and collapse.dead_since == 400 and "none since step 400" in collapse.message("r")
+    )
     ending = CollapseGuard(patience=500, last_step=60)
     ending.check(20, [1.0], None)
     assert ending.check(40, [0.0], 20)[1] is None and ending.check(60, [0.0], 20)[1].step == 60
