@@ -115,15 +115,7 @@ def run_transfer(
     if isinstance(started, dict):
         return started
     try:
-        finetune(
-            started.out,
-            started.source,
-            started.adapter,
-            config,
-            started.data,
-            progress,
-            started.before.active_dims,
-        )
+        finetune(started.task(), started.data, progress)
     except PosteriorCollapsed as exc:
         started.collapsed(exc.collapse, str(exc), progress)
     except BaseException as exc:

@@ -54,14 +54,28 @@ def finetune_config(source_config, config: TransferConfig, channels: int, labell
     ).validate()
 
 
-def _finetune_run(out: Path, source, adapter, config: TransferConfig, progress: bool):
+@dataclasses.dataclass
+class FinetuneTask:
+    """One transfer's fine-tune: its folder, source run, target adapter, settings, and the source's
+    active latents on the target (the collapse guard's reference)."""
+
+    out: Path
+    source: object
+    adapter: object
+    config: TransferConfig
+    active: int
+
+
+def _finetune_run(task: FinetuneTask, progress: bool):
     """(run folder, fine-tune config, whether it is finished): a finished fine-tune asked for more
     steps is reopened to train on from its last checkpoint."""
     from disentkit.train.config import TrainConfig
     from disentkit.train.loop import resumable
 
-    run = out / FINETUNE
-    ft_config = finetune_config(source.config, config, source.model.channels, adapter.labelled)
+    run = task.out / FINETUNE
+    ft_config = finetune_config(
+        task.source.config, task.config, task.source.model.channels, task.adapter.labelled
+    )
     if resumable(run):
         saved = load_config(TrainConfig, run / "config.yaml")
         if saved.steps < ft_config.steps:  # the user asked for more steps: train on from the last one
@@ -70,38 +84,25 @@ def _finetune_run(out: Path, source, adapter, config: TransferConfig, progress: 
     return run, ft_config, (run / DONE).exists()
 
 
-def finetune(out: Path, source, adapter, config: TransferConfig, data, progress: bool, active: int) -> Path:
-    """Run (or reuse, or resume, or extend) the fine-tuning; returns its run folder.
-
-    ``active``: the source's active latents on the target, the collapse guard's reference.
-    """
+def finetune(task: FinetuneTask, data, progress: bool) -> Path:
+    """Run (or reuse, or resume, or extend) one transfer's fine-tuning on ``data``; returns its run
+    folder."""
     from disentkit.train.loop import train_or_resume
 
-    run, ft_config, done = _finetune_run(out, source, adapter, config, progress)
+    run, ft_config, done = _finetune_run(task, progress)
     if done:
         return run
     train_or_resume(
         ft_config,
         run,
         dataset=data,
-        init_from=source.path,
+        init_from=task.source.path,
         progress=progress,
-        active_reference=active,
+        active_reference=task.active,
         changes={"steps": ft_config.steps},
     )
     atomic_write_text(run / DONE, "")
     return run
-
-
-@dataclasses.dataclass
-class FinetuneTask:
-    """One transfer's fine-tune, for :func:`finetune_together`."""
-
-    out: Path
-    source: object
-    adapter: object
-    config: TransferConfig
-    active: int
 
 
 def finetune_together(tasks: list[FinetuneTask], data: list, progress: bool, say_line=None) -> list:
@@ -111,7 +112,7 @@ def finetune_together(tasks: list[FinetuneTask], data: list, progress: bool, say
     fine-tune is reused). A fine-tune that diverges or collapses stops alone."""
     from disentkit.train.batch import Outcome, train_models
 
-    prepared = [_finetune_run(t.out, t.source, t.adapter, t.config, progress) for t in tasks]
+    prepared = [_finetune_run(t, progress) for t in tasks]
     left = [i for i, (_, _, done) in enumerate(prepared) if not done]
     outcomes: list = [Outcome(run, "finished") for run, _, _ in prepared]
     trained = train_models(
