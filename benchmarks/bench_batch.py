@@ -9,7 +9,8 @@ autocast on the CPU is measured for the eager solo step and the batch. The two w
 network are also compared on their own (:func:`measure_network`, a β-VAE loss): vmap over
 ``functional_call`` against grouped convolutions written by hand. Environment:
 BENCH_BATCH_MODELS (4), BENCH_BATCH_PAIRS (16), BENCH_BATCH_ROUNDS (3), BENCH_BATCH_STEPS (5 per
-model and round), BENCH_BATCH_BF16 (1: also measure bf16).
+model and round), BENCH_BATCH_BF16 (1: also measure bf16), BENCH_BATCH_CROSSOVER (pairs per model
+at which 8 models are stepped both ways, "2,4,8,16").
 """
 
 from __future__ import annotations
@@ -229,6 +230,12 @@ def run() -> str:
     rates = measure(models, pairs, rounds, steps, bf16)
     torch.set_num_threads(threads)  # closing the sharded steps leaves one of their saved counts
     network = measure_network(models, pairs, rounds, steps, torch.device("cpu"))
+    crossover = []
+    for small in [int(p) for p in os.environ.get("BENCH_BATCH_CROSSOVER", "2,4,8,16").split(",")]:
+        small_rates = {k: statistics.median(v) for k, v in measure(8, small, rounds, steps, False).items()}
+        torch.set_num_threads(threads)
+        solo = max(v for k, v in small_rates.items() if k.startswith("solo"))
+        crossover.append([2 * small, solo, small_rates["batch (vmap)"], small_rates["batch (vmap)"] / solo])
     load_after = os.getloadavg()[0]
     base = statistics.median(rates["solo, eager (1 step of the whole batch)"])
     rows = [
@@ -251,5 +258,12 @@ def run() -> str:
         f"load average {load_before:.1f} before, {load_after:.1f} after.\n\n{table}\n\n"
         f"Batch ÷ the faster solo step: **{ratio:.2f}×**.\n\n"
         f"The two ways of batching the network, on the same stacked weights (outputs checked equal):\n\n"
-        f"{network_table}\n\nGrouped convolutions ÷ vmap: **{grouped_rate / vmap_rate:.2f}×**.\n"
+        f"{network_table}\n\nGrouped convolutions ÷ vmap: **{grouped_rate / vmap_rate:.2f}×**.\n\n"
+        f"Where a batch pays on this CPU: 8 models, by images per model step (pairs × 2), the faster "
+        f"solo step against the batch (`CPU_BATCH_MAX_IMAGES` in disentkit.train.batch):\n\n"
+        + markdown_table(
+            ["images per model step", "best solo model-steps/s", "batch model-steps/s", "batch ÷ solo"],
+            crossover,
+        )
+        + "\n"
     )

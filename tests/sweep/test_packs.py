@@ -113,7 +113,8 @@ def weights(run):
     return load_checkpoint(run / "checkpoints" / "latest.safetensors")
 
 
-def test_a_pack_is_one_task_and_leaves_the_folders_of_solo_jobs(tmp_path, fake_executor):
+def test_a_pack_is_one_task_and_leaves_the_folders_of_solo_jobs(tmp_path, fake_executor, monkeypatch):
+    monkeypatch.setattr("disentkit.train.batch.CPU_BATCH_MAX_IMAGES", 0)  # solo runs: bitwise equal
     seeds = {f"t{s}": {"seed": s, "beta": 1.0 + s} for s in range(3)}
     resources = {"train": {"num_cpus": 2, "num_gpus": 1}}
     jobs, key = sweep_jobs(train_jobs(seeds, dependents=True), resources=resources)
@@ -160,7 +161,8 @@ def test_a_pack_runs_in_a_process_pool_worker_and_logs_into_each_job(tmp_path, m
         return submit(self, task, resources)
 
     monkeypatch.setattr(LocalExecutor, "submit", recorded)
-    jobs, _ = sweep_jobs(train_jobs({"t0": {"seed": 0}, "t1": {"seed": 1}}))
+    # 16 images per model step: more than a model batch pays for on the CPU (in the worker process)
+    jobs, _ = sweep_jobs(train_jobs({"t0": {"seed": 0, "batch": 16}, "t1": {"seed": 1, "batch": 16}}))
     assert run_sweep(jobs, tmp_path, workers=1, progress=False, pack=2).ok and submitted == [2]
     for name in ("t0", "t1"):
         log = (folder_of(tmp_path, jobs, name) / "log.txt").read_text()  # the worker's fds 1 and 2, teed
@@ -201,8 +203,8 @@ def test_pack_key_is_the_config_but_the_per_model_fields():
 
 @pytest.mark.parametrize("path", ["one after another", "model batch"])
 def test_a_diverged_model_fails_its_own_job_and_the_others_finish(tmp_path, fake_executor, monkeypatch, path):
-    if path == "model batch":  # the GPU path, here on the CPU
-        monkeypatch.setattr("disentkit.train.batch.CPU_BATCH_FASTER", True)
+    batched = 10**6 if path == "model batch" else 0  # images per model step up to which the CPU batches
+    monkeypatch.setattr("disentkit.train.batch.CPU_BATCH_MAX_IMAGES", batched)
     configs = {"t0": {"seed": 0}, "nan": {"seed": 1, "beta": 1e39}, "t2": {"seed": 2, "beta": 2.0}}
     jobs, key = sweep_jobs(train_jobs(configs, dependents=True))  # β 1e39 is inf in float32
     executor = fake_executor()
@@ -228,6 +230,7 @@ class Killed(BaseException):
 
 
 def test_a_sweep_killed_mid_pack_repacks_and_resumes_every_model(tmp_path, fake_executor, monkeypatch):
+    monkeypatch.setattr("disentkit.train.batch.CPU_BATCH_MAX_IMAGES", 0)  # solo runs: bitwise equal
     jobs, key = sweep_jobs(train_jobs({"t0": {"seed": 0}, "t1": {"seed": 1}}))
     checkpoint = loop.RunRecord.checkpoint
 

@@ -30,7 +30,7 @@ def step_of(run):
 
 @pytest.fixture
 def batch_on_cpu(monkeypatch):
-    monkeypatch.setattr(batch_module, "CPU_BATCH_FASTER", True)
+    monkeypatch.setattr(batch_module, "CPU_BATCH_MAX_IMAGES", 10**6)  # the GPU path, here on the CPU
 
 
 def test_seeds_and_betas_train_one_batch_and_resume(tmp_path, cli, capsys, batch_on_cpu):
@@ -49,11 +49,16 @@ def test_seeds_and_betas_train_one_batch_and_resume(tmp_path, cli, capsys, batch
     assert all(step_of(out / n) == 4 for n in names)
 
 
-def test_on_the_cpu_the_models_train_one_after_another_and_say_so(tmp_path, cli, capsys):
+def test_on_the_cpu_larger_steps_train_one_after_another_and_say_so(tmp_path, cli, capsys):
+    quick = list(QUICK)
+    quick[QUICK.index("--batch") + 1] = "16"  # 16 images per step: more than a batch pays for here
     out = tmp_path / "grid"
-    assert cli(["train", *QUICK, "--steps", "2", "--seeds", "0,3", "--out", str(out)]) == 0
-    assert "slower than solo runs on the CPU" in capsys.readouterr().out
+    assert cli(["train", *quick, "--steps", "2", "--seeds", "0,3", "--out", str(out)]) == 0
+    assert "slower than solo runs on the CPU at 16 images per model step" in capsys.readouterr().out
     assert sorted(p.name for p in out.iterdir()) == ["beta1-seed0", "beta1-seed3"]
+    # 2 images per step: a batch is faster on the CPU too, and is used.
+    assert cli(["train", *QUICK, "--steps", "2", "--seeds", "0,3", "--out", str(tmp_path / "small")]) == 0
+    assert "one after another" not in capsys.readouterr().out
 
 
 def test_seeds_refuse_bad_ranges_and_companion_methods(tmp_path, cli, one_line_error, capsys, batch_on_cpu):

@@ -160,7 +160,8 @@ def ensemble_train_command(
         False, "--solo", help="Train the members one after another instead of as one model batch."
     ),
 ) -> None:
-    """Train an ensemble as one model batch (docs/batches.md; on the CPU one member after another).
+    """Train an ensemble as one model batch (docs/batches.md; on the CPU, above 8 images per step, one
+    member after another).
 
     Re-running the same command on the same --out continues a killed ensemble: finished members are
     kept, the interrupted ones resume from their latest checkpoints, the missing ones are trained.

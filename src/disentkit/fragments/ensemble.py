@@ -38,9 +38,10 @@ def train_ensemble(
     analyze out`` finds them). Re-running on the same folder continues it: finished members are
     kept, a member killed mid-run resumes from its latest checkpoint, missing ones are trained;
     other settings than the folder's are refused. The members left to train form one model batch
-    (``solo``: one after another; on the CPU they are trained one after another anyway, where a
-    batch is slower). A member that diverges or collapses stops alone; the others are trained, then
-    the stopped ones are named in a DisentkitError.
+    where that is faster (``solo``: one after another; on the CPU one after another anyway unless
+    each step is small, :data:`~disentkit.train.batch.CPU_BATCH_MAX_IMAGES`). A member that diverges
+    or collapses stops alone; the others are trained, then the stopped ones are named in a
+    DisentkitError.
     """
     from disentkit.config import only_entries, prepare_output_folder
     from disentkit.train import TrainConfig, apply_preset

@@ -468,15 +468,21 @@ def stopped_by(out: Path, exc: DisentkitError, step: int | None = None) -> tuple
 
 
 # ---------------------------------------------------------------------------- batch or solo
-#: Whether a model batch steps faster than the same models' solo runs on the CPU. Measured not
-#: (2 cores: docs/results/model-batches-2026-12-06.md), so CPU work trains the models one after
-#: another; the batch is for GPUs, whose small-model steps are bound by kernel launches.
-CPU_BATCH_FASTER = False
+#: The most images per model step at which a model batch steps faster than the same models' solo
+#: runs on the CPU. Measured on 2 cores (8 conv64 Ada-GVAE models; benchmarks/RESULTS.md, batch):
+#: 1.72x at 4 images, 1.57x at 8, 0.98x at 16, 0.72x at 32: a solo step keeps both cores busy once
+#: its batch is large enough. A GPU's small-model steps are bound by kernel launches, so a batch is
+#: used there always.
+CPU_BATCH_MAX_IMAGES = 8
 
 
-def batch_pays(device: torch.device) -> bool:
-    """Whether :func:`train_models` batches on ``device``."""
-    return device.type != "cpu" or CPU_BATCH_FASTER
+def batch_pays(device: torch.device, config: TrainConfig) -> bool:
+    """Whether :func:`train_models` batches models of ``config`` on ``device``."""
+    return device.type != "cpu" or images_per_step(config) <= CPU_BATCH_MAX_IMAGES
+
+
+def images_per_step(config: TrainConfig) -> int:
+    return config.batch * (2 if config.objective().pairs else 1)
 
 
 def train_models(
@@ -506,7 +512,12 @@ def train_models(
         return []
     first = configs[0] or load_config(TrainConfig, Path(out_dirs[0]) / "config.yaml")
     run_device = pick_device(device or first.device)
-    why_solo = None if batch_pays(run_device) else "a model batch is slower than solo runs on the CPU"
+    why_solo = None
+    if not batch_pays(run_device, first):
+        why_solo = (
+            f"a model batch is slower than solo runs on the CPU at {images_per_step(first)} images per "
+            f"model step (faster at ≤ {CPU_BATCH_MAX_IMAGES})"
+        )
     try:
         check_batchable([c for c in configs if c is not None] or [first])
     except DisentkitError as exc:

@@ -131,7 +131,8 @@ def run_transfers(
     one model batch (N sources → one target; docs/batches.md).
 
     Transfers whose configs differ only in ``source`` and ``seed`` form one batch of fine-tunes
-    (where a batch is faster: on the CPU one after another), each on its own held-out data. A transfer refused before it starts (a collapsed source, say) or whose
+    (where a batch is faster: on the CPU, at the usual batch sizes, one after another), each on its
+    own held-out data. A transfer refused before it starts (a collapsed source, say) or whose
     fine-tune diverges is reported in its result (``status`` "refused" or "failed", ``error``); the
     others go on.
     """
