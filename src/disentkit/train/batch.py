@@ -155,7 +155,8 @@ class ModelBatch:
             if not any(states):
                 continue  # a fresh Adam
             zero = torch.zeros_like(stacked[0])
-            states = [s or {"step": torch.tensor(0.0), "exp_avg": zero, "exp_avg_sq": zero} for s in states]
+            step0 = torch.zeros_like(next(s for s in states if s)["step"])  # a member's fresh Adam
+            states = [s or {"step": step0, "exp_avg": zero, "exp_avg_sq": zero} for s in states]
             steps = torch.stack([s["step"] for s in states])
             # Fine-tunes start from checkpoints of different steps: their Adams then keep one step
             # count per model (one count per tensor is all torch's Adam keeps).
@@ -252,13 +253,7 @@ class ModelBatch:
         group = self.optimizer.param_groups[0]
         lr, (beta1, beta2), eps = group["lr"], group["betas"], group["eps"]
         for param in self.params.values():
-            state = self.optimizer.state.setdefault(param, {})
-            if not state:
-                state |= {
-                    "step": torch.zeros(len(self.members)),
-                    "exp_avg": torch.zeros_like(param),
-                    "exp_avg_sq": torch.zeros_like(param),
-                }
+            state = self.optimizer.state[param]  # every tensor's, stacked by _stack
             state["step"].add_(1)
             # The bias corrections in float64, as torch computes its Python-float ones.
             step = state["step"].to(param.device, torch.float64).view(-1, *[1] * (param.dim() - 1))
@@ -361,7 +356,7 @@ def train_batch(
     datasets = dataset if isinstance(dataset, list) else [dataset] * len(outs)
     members: list[BatchMember] = []
     try:
-        for config, out, new, init, reference, dataset in zip(
+        for config, out, new, init, reference, data in zip(
             configs, outs, fresh, inits, references, datasets, strict=True
         ):
             if new and resume == "auto" and out.exists():
@@ -369,7 +364,7 @@ def train_batch(
             run = open_run(
                 config,
                 out,
-                dataset,
+                data,
                 init_from=init if new else None,
                 resume=not new,
                 device=device,
@@ -536,18 +531,18 @@ def train_models(
         say(f"{why_solo} (docs/batches.md): training the {len(configs)} models one after another")
     outcomes = []
     datasets = dataset if isinstance(dataset, list) else [dataset] * len(configs)
-    for config, out, init, reference, dataset in zip(
+    for config, out, init, reference, data in zip(
         configs, out_dirs, inits, references, datasets, strict=True
     ):
         out = Path(out)
         options = {"progress": progress, "device": device, "active_reference": reference}
         try:
             if resume == "auto":
-                train_or_resume(config, out, dataset, init_from=init, changes=changes, **options)
+                train_or_resume(config, out, data, init_from=init, changes=changes, **options)
             elif resume:
-                train(None, out, dataset, resume=True, changes=changes, **options)
+                train(None, out, data, resume=True, changes=changes, **options)
             else:
-                train(config, out, dataset, init_from=init, **options)
+                train(config, out, data, init_from=init, **options)
             outcomes.append(Outcome(out, "finished"))
         except (TrainingDiverged, PosteriorCollapsed) as exc:
             outcomes.append(Outcome(out, *stopped_by(out, exc)))
