@@ -2,12 +2,12 @@
 
 The step is forward + backward + clip + Adam of conv64 Ada-GVAE models on fixed batches of random
 binary pairs (one per model), as bench_train's bare step; the batch is :class:`ModelBatch`
-(vmap over the stacked models), the solo runs the library's steps one model after another: the
-eager step with one multi-threaded batch and the sharded step (what ``disentkit train`` picks on 2
+(the stacked models as one network of grouped convolutions), the solo runs the library's steps
+one model after another: the eager step with one multi-threaded batch and the sharded step (what ``disentkit train`` picks on 2
 cores). All are timed in the same process in interleaved rounds (the shared machine drifts). bf16
 autocast on the CPU is measured for the eager solo step and the batch. The two ways of batching the
 network are also compared on their own (:func:`measure_network`, a β-VAE loss): vmap over
-``functional_call`` against grouped convolutions written by hand. Environment:
+``functional_call`` against the grouped convolutions of ``disentkit.models.grouped``. Environment:
 BENCH_BATCH_MODELS (4), BENCH_BATCH_PAIRS (16), BENCH_BATCH_ROUNDS (3), BENCH_BATCH_STEPS (5 per
 model and round), BENCH_BATCH_BF16 (1: also measure bf16), BENCH_BATCH_CROSSOVER (pairs per model
 at which 8 models are stepped both ways, "2,4,8,16").
@@ -109,10 +109,10 @@ def measure(
     ways = {"solo, eager (1 step of the whole batch)": (solo_steps(solo), False, threads)}
     if sharded:
         ways["solo, 2 CPU shards (train's default here)"] = (solo_steps(sharded), False, 1)
-    ways["batch (vmap)"] = (lambda s: batch.step(batches, betas, seeds), False, threads)
+    ways["batch (grouped)"] = (lambda s: batch.step(batches, betas, seeds), False, threads)
     if bf16:
         ways["solo, eager, bf16 autocast"] = (solo_steps(solo), True, threads)
-        ways["batch (vmap), bf16 autocast"] = (lambda s: batch.step(batches, betas, seeds), True, threads)
+        ways["batch (grouped), bf16 autocast"] = (lambda s: batch.step(batches, betas, seeds), True, threads)
     for fn, use_bf16, n in ways.values():  # warm-up: the first steps of a fresh model are slow on CPU
         _timed(fn, 2, use_bf16, n, device)
     rates: dict[str, list[float]] = {name: [] for name in ways}
@@ -133,32 +133,12 @@ def _vae_loss(recon: torch.Tensor, x: torch.Tensor, mu: torch.Tensor, logvar: to
 
 
 def _grouped_forward(p: dict, x: torch.Tensor, noise: torch.Tensor):
-    """conv64 of N stacked models (``p``: stacked VAE parameters, x: (N, B, C, 64, 64)) as grouped
-    convolutions over the models' channels and batched matrix products for the dense layers."""
-    import torch.nn.functional as F
+    """The library's grouped network (disentkit.models.grouped) on x (N, B, C, 64, 64)."""
+    from disentkit.models.grouped import grouped_decode, grouped_encode
 
-    n, b = x.shape[:2]
-    h = x.transpose(0, 1).reshape(b, -1, *x.shape[3:])
-    for index, (stride, pad) in zip((0, 2, 4, 6), ((2, 1), (2, 1), (2, 0), (2, 0)), strict=True):
-        w = p[f"encoder.features.{index}.weight"]
-        h = F.relu(
-            F.conv2d(h, w.flatten(0, 1), p[f"encoder.features.{index}.bias"].flatten(), stride, pad, groups=n)
-        )
-
-    def dense(h, name):  # h (B, N, F) → (B, N, G)
-        return torch.einsum("bnf,ngf->bng", h, p[f"{name}.weight"]) + p[f"{name}.bias"]
-
-    h = F.relu(dense(h.reshape(b, n, -1), "encoder.features.9"))
-    mu, logvar = dense(h, "encoder.mu"), dense(h, "encoder.logvar")
-    z = mu + noise.transpose(0, 1) * (0.5 * logvar).exp()
-    h = F.relu(dense(F.relu(dense(z, "decoder.net.0")), "decoder.net.2"))
-    h = h.reshape(b, -1, 4, 4)
-    for index in (5, 7, 9, 11):
-        w = p[f"decoder.net.{index}.weight"]
-        h = F.conv_transpose2d(h, w.flatten(0, 1), p[f"decoder.net.{index}.bias"].flatten(), 2, 1, groups=n)
-        h = F.relu(h) if index != 11 else h
-    recon = h.reshape(b, n, *x.shape[2:]).transpose(0, 1)
-    return recon, mu.transpose(0, 1), logvar.transpose(0, 1)
+    mu, logvar = grouped_encode("conv64", p, {}, x)
+    z = mu + noise * (0.5 * logvar).exp()
+    return grouped_decode("conv64", p, z, x.shape[2]), mu, logvar
 
 
 def measure_network(
@@ -235,7 +215,9 @@ def run() -> str:
         small_rates = {k: statistics.median(v) for k, v in measure(8, small, rounds, steps, False).items()}
         torch.set_num_threads(threads)
         solo = max(v for k, v in small_rates.items() if k.startswith("solo"))
-        crossover.append([2 * small, solo, small_rates["batch (vmap)"], small_rates["batch (vmap)"] / solo])
+        crossover.append(
+            [2 * small, solo, small_rates["batch (grouped)"], small_rates["batch (grouped)"] / solo]
+        )
     load_after = os.getloadavg()[0]
     base = statistics.median(rates["solo, eager (1 step of the whole batch)"])
     rows = [
@@ -251,7 +233,7 @@ def run() -> str:
         ],
     )
     best_solo = max(statistics.median(rates[n]) for n in rates if n.startswith("solo") and "bf16" not in n)
-    ratio = statistics.median(rates["batch (vmap)"]) / best_solo
+    ratio = statistics.median(rates["batch (grouped)"]) / best_solo
     return (
         f"{models} conv64 Ada-GVAE models, {pairs} pairs each, CPU, float32 unless said; "
         f"{rounds} interleaved rounds of {steps} steps per model; torch threads {threads} (1 per shard worker); "

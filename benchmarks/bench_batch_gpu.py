@@ -32,7 +32,7 @@ def run() -> str | None:
     for n in sizes:
         rates = measure(n, PAIRS, 3, steps, False, device)
         solo = statistics.median(rates["solo, eager (1 step of the whole batch)"])
-        batched = statistics.median(rates["batch (vmap)"])
+        batched = statistics.median(rates["batch (grouped)"])
         network = [statistics.median(r) for r in measure_network(n, PAIRS, 3, steps, device).values()]
         rows.append([n, solo, batched, batched / solo, *network, network[1] / network[0]])
         if device.type == "cuda":

@@ -116,23 +116,38 @@ def vae_loss(
     """Loss of one batch. ``batch`` holds ``x`` (unsupervised) or ``x1``, ``x2``, ``changed`` (pairs).
 
     For pairs the two halves are stacked, so the mean over the 2n rows is exactly
-    ½(rec₁ + rec₂) + β·½(KL₁ + KL₂) averaged over pairs.
+    ½(rec₁ + rec₂) + β·½(KL₁ + KL₂) averaged over pairs. The stages around the network
+    (:func:`loss_images`, :func:`latents`, :func:`loss_terms`) are the model batch's too.
     """
+    x = loss_images(objective, batch)
+    mu, logvar = (t.float() for t in model.encode(x))
+    mu, logvar, z, extra = latents(objective, batch, mu, logvar, generator, noise)
+    logits = model.decode(z).float()
+    return loss_terms(
+        objective, fit_images(x, model.channels), logits, mu, logvar, z, extra, beta, recon, generator
+    )
+
+
+def loss_images(objective, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    """The images the encoder sees: a pair method's two halves stacked, else ``x``."""
+    return torch.cat([batch["x1"], batch["x2"]]) if objective.pairs else batch["x"]
+
+
+def latents(objective, batch, mu, logvar, generator=None, noise=None):
+    """``(mu, logvar, z, extra)``: the posterior after the objective's pair aggregation, its
+    reparameterised draw, and the objective's extra loss terms."""
+    extra = {}
     if objective.pairs:
-        x = torch.cat([batch["x1"], batch["x2"]])
-        mu, logvar = (t.float() for t in model.encode(x))
         n = batch["x1"].shape[0]
         mu1, lv1, mu2, lv2, extra = objective.aggregate(
             mu[:n], logvar[:n], mu[n:], logvar[n:], batch.get("changed")
         )
         mu, logvar = torch.cat([mu1, mu2]), torch.cat([lv1, lv2])
-    else:
-        x = batch["x"]
-        mu, logvar = (t.float() for t in model.encode(x))
-        extra = {}
-    z = sample_latent(mu, logvar, generator, noise)
-    logits = model.decode(z).float()
-    target = fit_images(x, model.channels)
+    return mu, logvar, sample_latent(mu, logvar, generator, noise), extra
+
+
+def loss_terms(objective, target, logits, mu, logvar, z, extra, beta, recon="bernoulli", generator=None):
+    """The loss and its terms from the decoder's ``logits`` of ``target`` and the latents."""
     rec = reconstruction_loss(logits, target, recon).mean()
     kl_dims = kl_to_prior(mu, logvar)
     reg, reg_terms = objective.regularizer(z, mu, logvar, kl_dims, beta)

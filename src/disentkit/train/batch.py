@@ -2,8 +2,8 @@
 
 Each model is built as its solo run builds it (weights from its own seed), then the models'
 parameters, buffers and Adam state are stacked along a leading model axis and one step trains them
-all: ``torch.func.vmap`` over ``functional_call`` of the shared loss (a convolution with stacked
-weights runs as one grouped convolution). Each model keeps its own data stream and sampling noise
+all: the networks run as one network of grouped convolutions (``disentkit.models.grouped``), the
+objective's stages around them are mapped over the models with ``torch.func.vmap``. Each model keeps its own data stream and sampling noise
 (functions of its (seed, step), as a solo run's), β schedule, gradient clipping (its own norm) and
 BatchNorm statistics, so a model trained in a batch is its solo run up to float rounding. Adam is
 elementwise: one Adam over the stacked tensors is each model's own Adam. At log rows and checkpoints
@@ -14,7 +14,6 @@ run folder is a solo run's.
 from __future__ import annotations
 
 import contextlib
-import copy
 import dataclasses
 import inspect
 import itertools
@@ -26,11 +25,13 @@ from pathlib import Path
 
 import torch
 from torch import nn
-from torch.func import functional_call, stack_module_state, vmap
+from torch.func import stack_module_state, vmap
 
 from disentkit.config import atomic_write_text
 from disentkit.errors import DisentkitError
-from disentkit.models.vae import vae_loss
+from disentkit.models.architectures import fit_images, get_architecture
+from disentkit.models.grouped import GROUPED_ARCHS, grouped_decode, grouped_encode
+from disentkit.models.vae import latents, loss_terms
 from disentkit.train.config import TrainConfig
 from disentkit.train.data import NOISE_STREAM, step_seed
 from disentkit.train.guard import PosteriorCollapsed
@@ -61,6 +62,10 @@ def check_batchable(configs: list[TrainConfig]) -> None:
         raise DisentkitError("a model batch needs at least one model")
     first = configs[0]
     name = first.objective().name
+    if get_architecture(first.arch).name not in GROUPED_ARCHS:
+        raise DisentkitError(
+            f"{first.arch} cannot train in a model batch (only {', '.join(GROUPED_ARCHS)}); train its runs solo"
+        )
     if name not in BATCH_METHODS:
         raise DisentkitError(
             f"{name} cannot train in a model batch (only {', '.join(BATCH_METHODS)}); train its runs solo"
@@ -78,18 +83,6 @@ def check_batchable(configs: list[TrainConfig]) -> None:
                     f"the models of a batch differ only in {', '.join(PER_MODEL_FIELDS)}, but {field} is "
                     f"{getattr(first, field)!r} in one and {getattr(config, field)!r} in another"
                 )
-
-
-class _LossOf(nn.Module):
-    """A VAE with its loss as ``forward``, for ``functional_call``: (loss, terms, KL per latent)."""
-
-    def __init__(self, vae: nn.Module, objective, recon: str) -> None:
-        super().__init__()
-        self.vae, self.objective, self.recon = vae, objective, recon
-
-    def forward(self, batch, beta, noise):
-        out = vae_loss(self.vae, self.objective, batch, beta, self.recon, None, noise)
-        return out.loss, out.terms, out.kl_per_dim
 
 
 @dataclasses.dataclass
@@ -129,15 +122,29 @@ class ModelBatch:
         self.log_acc: torch.Tensor | None = None
         self.ckpt_acc = torch.zeros(len(members), device=self.device)
         self.log_count = self.ckpt_count = 0
-        self.template = copy.deepcopy(self._modules()[0]).to("meta")
-        self._loss = vmap(self._one)
+        self.arch, self.channels, self.objective = run.model.arch, run.model.channels, run.objective
         self._stack()
 
-    def _modules(self) -> list[_LossOf]:
-        return [_LossOf(m.run.model, m.run.objective, self.config.recon) for m in self.members]
+    def _modules(self) -> list[nn.Module]:
+        return [m.run.model for m in self.members]
 
-    def _one(self, params, buffers, batch, beta, noise):
-        return functional_call(self.template, (params, buffers), (batch, beta, noise))
+    def _loss(self, p, b, batch, beta, noise):
+        """(loss, terms, KL per latent) of every model: the networks as one network of grouped
+        convolutions (``p``, ``b``: the stacked parameters and buffers), the objective's stages
+        mapped over the models."""
+        x = torch.cat([batch["x1"], batch["x2"]], 1) if self.objective.pairs else batch["x"]
+        x = fit_images(x.flatten(0, 1), self.channels).unflatten(0, x.shape[:2])
+        mu, logvar = (t.float() for t in grouped_encode(self.arch, p, b, x))
+        mu, logvar, z, extra = vmap(self._latents)(batch, mu, logvar, noise)
+        logits = grouped_decode(self.arch, p, z, self.channels).float()
+        return vmap(self._terms)(x, logits, mu, logvar, z, extra, beta)
+
+    def _latents(self, batch, mu, logvar, noise):
+        return latents(self.objective, batch, mu, logvar, None, noise)
+
+    def _terms(self, x, logits, mu, logvar, z, extra, beta):
+        out = loss_terms(self.objective, x, logits, mu, logvar, z, extra, beta, self.config.recon)
+        return out.loss, out.terms, out.kl_per_dim
 
     def _stack(self) -> None:
         """Stack the members' models and Adam states (from their solo objects)."""
@@ -465,7 +472,7 @@ def stopped_by(out: Path, exc: DisentkitError, step: int | None = None) -> tuple
 # ---------------------------------------------------------------------------- batch or solo
 #: The most images per model step at which a model batch steps faster than the same models' solo
 #: runs on the CPU. Measured on 2 cores (8 conv64 Ada-GVAE models; benchmarks/RESULTS.md, batch):
-#: 1.72x at 4 images, 1.57x at 8, 0.98x at 16, 0.72x at 32: a solo step keeps both cores busy once
+#: 1.76x at 4 images, 1.49x at 8, 0.90x at 16, 0.69x at 32: a solo step keeps both cores busy once
 #: its batch is large enough. A GPU's small-model steps are bound by kernel launches, so a batch is
 #: used there always.
 CPU_BATCH_MAX_IMAGES = 8
