@@ -7,6 +7,7 @@ import pytest
 import torch
 from torch.func import stack_module_state
 
+from disentkit.errors import DisentkitError
 from disentkit.models.grouped import GROUPED_ARCHS, grouped_decode, grouped_encode
 from disentkit.models.vae import VAE
 
@@ -43,3 +44,8 @@ def test_grouped_network_is_each_models_network(arch):
             torch.testing.assert_close(buffers[name][i], buffer, rtol=RTOL, atol=ATOL, msg=name)
     # The models differ: the comparison is not vacuous.
     assert not torch.allclose(mu[0], mu[1], rtol=RTOL, atol=ATOL)
+
+
+def test_an_architecture_not_written_out_is_refused():
+    with pytest.raises(DisentkitError, match="no grouped network for 'mlp'"):
+        grouped_encode("mlp", {}, {}, torch.zeros(1, 1, 1, 64, 64))

@@ -189,6 +189,13 @@ def test_unbatchable_configs_are_refused_in_one_line(base, change, match):
         check_batchable(configs)
 
 
+def test_an_architecture_without_a_grouped_network_is_refused(base, monkeypatch):
+    monkeypatch.setattr("disentkit.train.batch.GROUPED_ARCHS", ("conv64",))
+    check_batchable(three(base))
+    with pytest.raises(DisentkitError, match="conv64-bn cannot train in a model batch"):
+        check_batchable([dataclasses.replace(c, arch="conv64-bn") for c in three(base)])
+
+
 def test_models_of_a_batch_may_differ_only_in_their_own_scalars(base):
     configs = three(base)
     configs[2] = dataclasses.replace(configs[2], lr=1e-3)

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 import disentkit.train.batch as batch
+import disentkit.transfer.core as core
 from disentkit.train.checkpoint import load_checkpoint
 from disentkit.transfer.core import TransferConfig, run_transfer, run_transfers
 
@@ -45,13 +46,16 @@ def test_fine_tunes_of_two_sources_train_as_one_batch_and_equal_their_solo_trans
     monkeypatch.setattr(
         batch, "train_batch", lambda configs, *a, **k: batches.append(len(configs)) or real(configs, *a, **k)
     )
+    opened = []
+    real_load = core.load_target
+    monkeypatch.setattr(core, "load_target", lambda *a: opened.append(a) or real_load(*a))
     sources = sorted(two_sources.iterdir())
     # Another seed: another evaluation sample and held-out data, still one batch of fine-tunes.
     configs = [
         TransferConfig(source=str(s), target="realphoto", seed=i, **FAST) for i, s in enumerate(sources)
     ]
     results = run_transfers(configs, [tmp_path / "batch" / s.name for s in sources], progress=False)
-    assert batches == [2]
+    assert batches == [2] and len(opened) == 1  # one batch of fine-tunes, the target opened once
     assert [r["status"] for r in results] == ["complete", "complete"]
     starts = {
         int(load_checkpoint(s / "checkpoints" / "best.safetensors").optimizer_state["state"][0]["step"])

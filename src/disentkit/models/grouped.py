@@ -12,8 +12,15 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from disentkit.errors import DisentkitError
+
 #: the architectures written out here (others are batched by vmap)
 GROUPED_ARCHS = ("conv64", "conv64-bn")
+
+
+def _check(arch: str) -> None:
+    if arch not in GROUPED_ARCHS:
+        raise DisentkitError(f"no grouped network for {arch!r}; written out: {', '.join(GROUPED_ARCHS)}")
 
 
 def _to_groups(x: torch.Tensor) -> torch.Tensor:
@@ -58,6 +65,7 @@ def _flat_per_model(h: torch.Tensor, n: int) -> torch.Tensor:
 
 def grouped_encode(arch: str, p: dict, b: dict, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """(mu, logvar), each (N, B, latent), of N models on x (N, B, C, 64, 64) (images fitted already)."""
+    _check(arch)
     n = x.shape[0]
     h = _to_groups(x)
     if arch == "conv64":
@@ -76,6 +84,7 @@ def grouped_encode(arch: str, p: dict, b: dict, x: torch.Tensor) -> tuple[torch.
 
 def grouped_decode(arch: str, p: dict, z: torch.Tensor, channels: int) -> torch.Tensor:
     """Logits (N, B, channels, 64, 64) of N models' decoders on z (N, B, latent)."""
+    _check(arch)
     n, batch = z.shape[:2]
     if arch == "conv64":
         h = F.relu(_dense(p, "decoder.net.2", F.relu(_dense(p, "decoder.net.0", z))))

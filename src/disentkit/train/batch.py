@@ -3,10 +3,11 @@
 Each model is built as its solo run builds it (weights from its own seed), then the models'
 parameters, buffers and Adam state are stacked along a leading model axis and one step trains them
 all: the networks run as one network of grouped convolutions (``disentkit.models.grouped``), the
-objective's stages around them are mapped over the models with ``torch.func.vmap``. Each model keeps its own data stream and sampling noise
-(functions of its (seed, step), as a solo run's), β schedule, gradient clipping (its own norm) and
-BatchNorm statistics, so a model trained in a batch is its solo run up to float rounding. Adam is
-elementwise: one Adam over the stacked tensors is each model's own Adam. At log rows and checkpoints
+objective's stages around them are mapped over the models with ``torch.func.vmap``. Each model
+keeps its own data stream and sampling noise (functions of its (seed, step), as a solo run's), β
+schedule, gradient clipping (its own norm) and BatchNorm statistics, so a model trained in a batch
+is its solo run up to float rounding. Adam is elementwise: one Adam over the stacked tensors is each
+model's own Adam (with one step count per model where they differ). At log rows and checkpoints
 each model's slice goes back into an ordinary model and Adam, which the loop's writers save: every
 run folder is a solo run's.
 """
@@ -342,8 +343,7 @@ def train_batch(
     if len(configs) != len(out_dirs):
         raise DisentkitError(f"{len(configs)} configs for {len(out_dirs)} run folders")
     outs = [Path(o) for o in out_dirs]
-    inits = init_from or [None] * len(outs)
-    references = active_reference or [None] * len(outs)
+    inits, references = _per_model(init_from, len(outs)), _per_model(active_reference, len(outs))
     fresh = [resume is False or (resume == "auto" and not resumable(out)) for out in outs]
     # A batch steps whole batches: its runs record one shard, as their solo run would need to.
     configs = [
@@ -360,7 +360,7 @@ def train_batch(
 
         # Opened once for all models (an official file is large), not once per run.
         dataset = get_dataset((new_configs[0] if new_configs else load_config(TrainConfig, saved)).data)
-    datasets = dataset if isinstance(dataset, list) else [dataset] * len(outs)
+    datasets = _per_model(dataset, len(outs))
     members: list[BatchMember] = []
     try:
         for config, out, new, init, reference, data in zip(
@@ -487,6 +487,11 @@ def images_per_step(config: TrainConfig) -> int:
     return config.batch * (2 if config.objective().pairs else 1)
 
 
+def _per_model(value, n: int) -> list:
+    """One value per model: a list as it is, anything else (None included) for every model."""
+    return value if isinstance(value, list) else [value] * n
+
+
 def train_models(
     configs: list[TrainConfig | None],
     out_dirs: list[str | Path],
@@ -524,11 +529,9 @@ def train_models(
         check_batchable([c for c in configs if c is not None] or [first])
     except DisentkitError as exc:
         why_solo = str(exc).split(";")[0]
-    inits = init_from or [None] * len(configs)
-    references = active_reference or [None] * len(configs)
     if not solo and why_solo is None:
         outcomes = train_batch(
-            configs, out_dirs, dataset, resume, progress, device, changes, inits, references
+            configs, out_dirs, dataset, resume, progress, device, changes, init_from, active_reference
         )
         for outcome in outcomes:
             if on_outcome is not None:
@@ -537,10 +540,8 @@ def train_models(
     if not solo and say is not None and len(configs) > 1:
         say(f"{why_solo} (docs/batches.md): training the {len(configs)} models one after another")
     outcomes = []
-    datasets = dataset if isinstance(dataset, list) else [dataset] * len(configs)
-    for config, out, init, reference, data in zip(
-        configs, out_dirs, inits, references, datasets, strict=True
-    ):
+    per_model = (_per_model(v, len(configs)) for v in (init_from, active_reference, dataset))
+    for config, out, init, reference, data in zip(configs, out_dirs, *per_model, strict=True):
         out = Path(out)
         options = {"progress": progress, "device": device, "active_reference": reference}
         try:

@@ -138,9 +138,10 @@ def run_transfers(
     """
     results: list[dict | None] = [None] * len(configs)
     started: list[tuple[int, _Transfer]] = []
+    targets: dict[str, object] = {}  # each target opened once, as a batch's models share their data
     for i, (config, out) in enumerate(zip(configs, out_dirs, strict=True)):
         try:
-            begun = _start(config, Path(out), progress, fresh)
+            begun = _start(config, Path(out), progress, fresh, targets)
         except DisentkitError as exc:
             results[i] = {"status": "refused", "error": str(exc), "out": str(out)}
             continue
@@ -174,15 +175,22 @@ def _shared_finetunes(transfers: list[_Transfer]) -> list[list[_Transfer]]:
     return list(groups.values())
 
 
-def _start(config: TransferConfig, out: Path, progress: bool, fresh: bool) -> dict | _Transfer:
-    """Load, evaluate "before" and write it; a finished transfer's results instead, when reused."""
+def _start(
+    config: TransferConfig, out: Path, progress: bool, fresh: bool, targets: dict | None = None
+) -> dict | _Transfer:
+    """Load, evaluate "before" and write it; a finished transfer's results instead, when reused.
+    ``targets``: the targets already opened, by name and options (filled here)."""
     config = config.validate()
     cfg = to_dict(config)
     previous = check_out_dir(config, out, fresh)
     if previous is not None:
         return previous
     source = load_source(config.source, config.device)
-    target = load_target(config.target, config.target_options)
+    targets = {} if targets is None else targets
+    which = json.dumps([config.target, config.target_options], sort_keys=True, default=str)
+    if which not in targets:
+        targets[which] = load_target(config.target, config.target_options)
+    target = targets[which]
     adapter = TargetAdapter(target, channels=source.model.channels)
     if config.weak and not adapter.labelled:
         raise DisentkitError(f"--weak needs a target with factors (weak pairs); {adapter.name} has none")
