@@ -4,8 +4,8 @@ The step is forward + backward + clip + Adam of conv64 Ada-GVAE models on fixed 
 binary pairs (one per model), as bench_train's bare step; the batch is :class:`ModelBatch`
 (the stacked models as one network of grouped convolutions), the solo runs the library's steps
 one model after another: the eager step with one multi-threaded batch and the sharded step (what ``disentkit train`` picks on 2
-cores). All are timed in the same process in interleaved rounds (the shared machine drifts). bf16
-autocast on the CPU is measured for the eager solo step and the batch. The two ways of batching the
+cores). All are timed in the same process in interleaved rounds (the shared machine drifts), in float32
+and under bf16 autocast (the configs' ``bf16``), and the crossover by size is taken for both. The two ways of batching the
 network are also compared on their own (:func:`measure_network`, a β-VAE loss): vmap over
 ``functional_call`` against the grouped convolutions of ``disentkit.models.grouped``. Environment:
 BENCH_BATCH_MODELS (4), BENCH_BATCH_PAIRS (16), BENCH_BATCH_ROUNDS (3), BENCH_BATCH_STEPS (5 per
@@ -15,7 +15,7 @@ at which 8 models are stepped both ways, "2,4,8,16").
 
 from __future__ import annotations
 
-import contextlib
+import functools
 import os
 import statistics
 import time
@@ -26,13 +26,15 @@ import torch
 from benchmarks.timing import markdown_table
 
 
-def _setup(models: int, pairs: int, device: torch.device):
+def _setup(models: int, pairs: int, device: torch.device, bf16: bool = False):
     from disentkit.train.batch import ModelBatch
     from disentkit.train.config import TrainConfig
     from disentkit.train.loop import _make_optimizer, build_model
     from disentkit.train.step import EagerStep, ShardedStep
 
-    config = TrainConfig(method="ada-gvae", batch=pairs, lr=5e-4, clip=1.0, device=str(device), cpu_shards=1)
+    config = TrainConfig(
+        method="ada-gvae", batch=pairs, lr=5e-4, clip=1.0, device=str(device), cpu_shards=1, bf16=bf16
+    )
     objective = config.objective()
     gen = torch.Generator().manual_seed(0)
     batches = [
@@ -70,15 +72,13 @@ def _setup(models: int, pairs: int, device: torch.device):
     return batches, solo, sharded, batch
 
 
-def _timed(fn, steps: int, bf16: bool, threads: int, device: torch.device) -> float:
-    autocast = torch.autocast(device.type, dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
+def _timed(fn, steps: int, threads: int, device: torch.device) -> float:
     saved = torch.get_num_threads()
     torch.set_num_threads(threads)
     _sync(device)
     start = time.perf_counter()
-    with autocast:
-        for s in range(steps):
-            fn(s)
+    for s in range(steps):
+        fn(s)
     _sync(device)
     elapsed = time.perf_counter() - start
     torch.set_num_threads(saved)
@@ -91,36 +91,44 @@ def _sync(device: torch.device) -> None:
 
 
 def measure(
-    models: int, pairs: int, rounds: int, steps: int, bf16: bool, device: torch.device = torch.device("cpu")
+    models: int,
+    pairs: int,
+    rounds: int,
+    steps: int,
+    precisions: tuple[bool, ...] = (False,),
+    device: torch.device = torch.device("cpu"),
 ) -> dict[str, list[float]]:
     """Model-steps/s per round of each way of stepping ``models`` models on ``device`` (the sharded
-    step on the CPU only)."""
-    batches, solo, sharded, batch = _setup(models, pairs, device)
-    betas, seeds = [1.0] * models, list(range(models))
-
-    def solo_steps(runners):
-        def fn(s):
-            for runner, b in zip(runners, batches, strict=True):
-                runner(b, 1.0, s)
-
-        return fn
-
+    step on the CPU only), in float32 and/or under bf16 autocast (``precisions``: the configs' bf16)."""
     threads = torch.get_num_threads()
-    ways = {"solo, eager (1 step of the whole batch)": (solo_steps(solo), False, threads)}
-    if sharded:
-        ways["solo, 2 CPU shards (train's default here)"] = (solo_steps(sharded), False, 1)
-    ways["batch (grouped)"] = (lambda s: batch.step(batches, betas, seeds), False, threads)
-    if bf16:
-        ways["solo, eager, bf16 autocast"] = (solo_steps(solo), True, threads)
-        ways["batch (grouped), bf16 autocast"] = (lambda s: batch.step(batches, betas, seeds), True, threads)
-    for fn, use_bf16, n in ways.values():  # warm-up: the first steps of a fresh model are slow on CPU
-        _timed(fn, 2, use_bf16, n, device)
+    ways = {}
+    sharded_steps = []
+    for bf16 in precisions:
+        batches, solo, sharded, batch = _setup(models, pairs, device, bf16)
+        sharded_steps += sharded
+        tag = ", bf16 autocast" if bf16 else ""
+
+        def solo_steps(runners, batches=batches):
+            def fn(s):
+                for runner, b in zip(runners, batches, strict=True):
+                    runner(b, 1.0, s)
+
+            return fn
+
+        ways[f"solo, eager (1 step of the whole batch){tag}"] = (solo_steps(solo), threads)
+        if sharded:
+            ways[f"solo, 2 CPU shards{tag}"] = (solo_steps(sharded), 1)
+        step = functools.partial(batch.step, batches, [1.0] * models, list(range(models)))
+        ways[f"batch (grouped){tag}"] = (lambda s, step=step: step(), threads)
+    for fn, n in ways.values():  # warm-up: the first steps of a fresh model are slow on CPU
+        _timed(fn, 2, n, device)
     rates: dict[str, list[float]] = {name: [] for name in ways}
     for _ in range(rounds):
-        for name, (fn, use_bf16, n) in ways.items():
-            rates[name].append(models * steps / _timed(fn, steps, use_bf16, n, device))
-    for runner in sharded:
+        for name, (fn, n) in ways.items():
+            rates[name].append(models * steps / _timed(fn, steps, n, device))
+    for runner in sharded_steps:
         runner.close()
+    torch.set_num_threads(threads)  # closing a sharded step restores the count it saved
     return rates
 
 
@@ -191,12 +199,23 @@ def measure_network(
         torch.testing.assert_close(u, v, rtol=1e-4, atol=1e-4)
     threads = torch.get_num_threads()
     for fn in ways.values():  # a vmap step's first few calls on the CPU are several times slower
-        _timed(fn, 5, False, threads, device)
+        _timed(fn, 5, threads, device)
     rates: dict[str, list[float]] = {name: [] for name in ways}
     for _ in range(rounds):
         for name, fn in ways.items():
-            rates[name].append(models * steps / _timed(fn, steps, False, threads, device))
+            rates[name].append(models * steps / _timed(fn, steps, threads, device))
     return rates
+
+
+def _crossover(pairs_list: list[int], rounds: int, steps: int, bf16: bool) -> list[list]:
+    """8 models at each size: [images per model step, best solo rate, batch rate, batch ÷ solo]."""
+    rows = []
+    for small in pairs_list:
+        rates = {k: statistics.median(v) for k, v in measure(8, small, rounds, steps, (bf16,)).items()}
+        solo = max(v for k, v in rates.items() if k.startswith("solo"))
+        batch = next(v for k, v in rates.items() if k.startswith("batch"))
+        rows.append([2 * small, solo, batch, batch / solo])
+    return rows
 
 
 def run() -> str:
@@ -204,20 +223,13 @@ def run() -> str:
     pairs = int(os.environ.get("BENCH_BATCH_PAIRS", 16))
     rounds = int(os.environ.get("BENCH_BATCH_ROUNDS", 3))
     steps = int(os.environ.get("BENCH_BATCH_STEPS", 5))
-    bf16 = os.environ.get("BENCH_BATCH_BF16", "1") == "1"
+    precisions = (False, True) if os.environ.get("BENCH_BATCH_BF16", "1") == "1" else (False,)
     threads = torch.get_num_threads()
     load_before = os.getloadavg()[0]
-    rates = measure(models, pairs, rounds, steps, bf16)
-    torch.set_num_threads(threads)  # closing the sharded steps leaves one of their saved counts
+    rates = measure(models, pairs, rounds, steps, precisions)
     network = measure_network(models, pairs, rounds, steps, torch.device("cpu"))
-    crossover = []
-    for small in [int(p) for p in os.environ.get("BENCH_BATCH_CROSSOVER", "2,4,8,16").split(",")]:
-        small_rates = {k: statistics.median(v) for k, v in measure(8, small, rounds, steps, False).items()}
-        torch.set_num_threads(threads)
-        solo = max(v for k, v in small_rates.items() if k.startswith("solo"))
-        crossover.append(
-            [2 * small, solo, small_rates["batch (grouped)"], small_rates["batch (grouped)"] / solo]
-        )
+    small = [int(p) for p in os.environ.get("BENCH_BATCH_CROSSOVER", "2,4,8,16").split(",")]
+    crossovers = {bf16: _crossover(small, rounds, steps, bf16) for bf16 in precisions}
     load_after = os.getloadavg()[0]
     base = statistics.median(rates["solo, eager (1 step of the whole batch)"])
     rows = [
@@ -232,20 +244,33 @@ def run() -> str:
             for name, r in network.items()
         ],
     )
-    best_solo = max(statistics.median(rates[n]) for n in rates if n.startswith("solo") and "bf16" not in n)
-    ratio = statistics.median(rates["batch (grouped)"]) / best_solo
-    return (
-        f"{models} conv64 Ada-GVAE models, {pairs} pairs each, CPU, float32 unless said; "
+
+    def faster(tag: str) -> str:
+        best_solo = max(
+            statistics.median(r) for n, r in rates.items() if n.startswith("solo") and n.endswith(tag)
+        )
+        return f"{statistics.median(rates['batch (grouped)' + tag]) / best_solo:.2f}"
+
+    ratios = f"float32 **{faster('')}×**" + (
+        ", bf16 autocast **" + faster(", bf16 autocast") + "×**" if True in precisions else ""
+    )
+    text = (
+        f"{models} conv64 Ada-GVAE models, {pairs} pairs each, CPU; "
         f"{rounds} interleaved rounds of {steps} steps per model; torch threads {threads} (1 per shard worker); "
         f"load average {load_before:.1f} before, {load_after:.1f} after.\n\n{table}\n\n"
-        f"Batch ÷ the faster solo step: **{ratio:.2f}×**.\n\n"
+        f"Batch ÷ the faster solo step of the same precision: {ratios}.\n\n"
         f"The two ways of batching the network, on the same stacked weights (outputs checked equal):\n\n"
-        f"{network_table}\n\nGrouped convolutions ÷ vmap: **{grouped_rate / vmap_rate:.2f}×**.\n\n"
-        f"Where a batch pays on this CPU: 8 models, by images per model step (pairs × 2), the faster "
-        f"solo step against the batch (`CPU_BATCH_MAX_IMAGES` in disentkit.train.batch):\n\n"
-        + markdown_table(
-            ["images per model step", "best solo model-steps/s", "batch model-steps/s", "batch ÷ solo"],
-            crossover,
-        )
-        + "\n"
+        f"{network_table}\n\nGrouped convolutions ÷ vmap: **{grouped_rate / vmap_rate:.2f}×**.\n"
     )
+    for bf16, crossover in crossovers.items():
+        text += (
+            f"\nWhere a batch pays on this CPU, {'bf16 autocast' if bf16 else 'float32'}: 8 models, by images per "
+            f"model step (pairs × 2), the faster solo step against the batch (`CPU_BATCH_MAX_IMAGES` in "
+            f"disentkit.train.batch):\n\n"
+            + markdown_table(
+                ["images per model step", "best solo model-steps/s", "batch model-steps/s", "batch ÷ solo"],
+                crossover,
+            )
+            + "\n"
+        )
+    return text

@@ -30,7 +30,7 @@ def run() -> str | None:
     steps = int(os.environ.get("BENCH_BATCH_GPU_STEPS", "20"))
     rows = []
     for n in sizes:
-        rates = measure(n, PAIRS, 3, steps, False, device)
+        rates = measure(n, PAIRS, 3, steps, (False,), device)
         solo = statistics.median(rates["solo, eager (1 step of the whole batch)"])
         batched = statistics.median(rates["batch (grouped)"])
         network = [statistics.median(r) for r in measure_network(n, PAIRS, 3, steps, device).values()]

@@ -84,6 +84,9 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--root", type=Path, default=Path("runs/seeds"))
     parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument(
+        "--bf16", action="store_true", help="quickstart --bf16: train and fine-tune under bf16 autocast"
+    )
     args = parser.parse_args()
     env = environment_info()
     lines = [
@@ -91,13 +94,13 @@ def main() -> None:
         "",
         f"Date: {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC. Machine: {platform.processor() or platform.machine()}, "
         f"{env['cpu_count']} CPUs; torch {env['torch']}, scikit-learn {env['scikit-learn']}.",
-        f"Command: `python {' '.join(sys.argv)}` (each seed = `disentkit quickstart --seed N --baseline --out ROOT/seedN`).",
+        f"Command: `python {' '.join(sys.argv)}` (each seed = `disentkit quickstart --seed N --baseline{' --bf16' if args.bf16 else ''} --out ROOT/seedN`).",
         "",
     ]
     for seed in args.seeds:
         out = args.root / f"seed{seed}"
         start = time.perf_counter()
-        run_quickstart(out, seed=seed, baseline=True)
+        run_quickstart(out, seed=seed, baseline=True, bf16=args.bf16)
         lines += seed_section(out, seed, time.perf_counter() - start)
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text("\n".join(lines))

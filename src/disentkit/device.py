@@ -28,3 +28,11 @@ def model_memory_format(device: torch.device) -> torch.memory_format:
     convolutions then emit channels-last from ordinary NCHW inputs; CUDA keeps cuDNN's default
     (not measured there)."""
     return torch.channels_last if device.type == "cpu" else torch.contiguous_format
+
+
+def cpu_has_native_bf16() -> bool:
+    """Whether oneDNN runs bfloat16 natively on this CPU (AVX512-BF16 or AMX); True if torch cannot say."""
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return True

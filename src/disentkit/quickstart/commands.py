@@ -20,13 +20,19 @@ def quickstart_command(
         help="Also train the β-VAE of the same budget that claim (a) compares with (the source's "
         "training time again: left out of make demo's 10 minutes).",
     ),
+    bf16: bool = typer.Option(
+        False,
+        "--bf16",
+        help="Train and fine-tune under bf16 autocast (faster on CPUs with AVX512-BF16 or AMX, and on "
+        "CUDA); the report's findings say whether the paper's claims hold with it.",
+    ),
 ) -> None:
     """The main job, no arguments, no download: train the cpu-quick weakly supervised source (GVAE with
     the changed factors known) on dSprites (and with --baseline a β-VAE of the same budget), transfer
     it to Noisy-dSprites and to real photographs, check the paper's findings and write OUT/report.html."""
     from disentkit.quickstart.job import run_quickstart
 
-    run_quickstart(out, fresh=fresh, device=device, seed=seed, baseline=baseline)
+    run_quickstart(out, fresh=fresh, device=device, seed=seed, baseline=baseline, bf16=bf16)
 
 
 def register(app: typer.Typer) -> None:

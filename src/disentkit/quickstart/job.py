@@ -26,7 +26,8 @@ from pathlib import Path
 
 from rich.console import Console
 
-from disentkit.config import atomic_write_text
+from disentkit.config import atomic_write_text, load_config
+from disentkit.errors import DisentkitError
 from disentkit.tables import print_table
 from disentkit.transfer.config import TransferConfig
 from disentkit.transfer.core import run_transfer
@@ -48,11 +49,11 @@ QUICK_EVAL = {
 QUICK = {"steps": 400, "lr": 1e-4, **QUICK_EVAL}
 
 
-def source_config(seed: int = 0, device: str = "auto"):
-    """The quickstart's source: the cpu-quick preset on dSprites."""
+def source_config(seed: int = 0, device: str = "auto", bf16: bool = False):
+    """The quickstart's source: the cpu-quick preset on dSprites (its fine-tunes inherit ``bf16``)."""
     from disentkit.train.config import TrainConfig, apply_preset
 
-    return apply_preset(TrainConfig(data="dsprites", device=device, seed=seed), "cpu-quick")
+    return apply_preset(TrainConfig(data="dsprites", device=device, seed=seed, bf16=bf16), "cpu-quick")
 
 
 def baseline_config(source):
@@ -65,12 +66,26 @@ def _train(run: Path, config, label: str, console: Console) -> Path:
     from disentkit.train.loop import resumable, train_or_resume
 
     if (run / ".done").exists():
+        _refuse_other_settings(run, config)
         console.print(f"[green]✓[/] {label} {run} (reused)")
         return run
     console.print(f"[bold]{label}[/]" + (" (resuming)" if resumable(run) else ""))
     train_or_resume(config, run)
     atomic_write_text(run / ".done", "")
     return run
+
+
+def _refuse_other_settings(run: Path, config) -> None:
+    """A finished stage is reused only if it was trained as asked (its CPU shard count aside)."""
+    from disentkit.config import to_dict
+    from disentkit.train.config import TrainConfig
+
+    saved = load_config(TrainConfig, run / "config.yaml")
+    asked = to_dict(dataclasses.replace(config, cpu_shards=saved.cpu_shards))
+    changed = sorted(k for k, v in to_dict(saved).items() if asked.get(k) != v)
+    if changed:
+        detail = ", ".join(f"{k} {to_dict(saved)[k]!r} (asked {asked.get(k)!r})" for k in changed)
+        raise DisentkitError(f"{run} was trained with other settings: {detail}; use --fresh or another --out")
 
 
 def evaluate_run(run: Path, seed: int, device: str) -> dict:
@@ -114,6 +129,7 @@ def run_quickstart(
     device: str = "auto",
     seed: int = 0,
     baseline: bool = False,
+    bf16: bool = False,
 ) -> Path:
     """Run every stage (reusing finished ones); returns the report's path."""
     from disentkit.report.html import build_report
@@ -124,7 +140,7 @@ def run_quickstart(
         shutil.rmtree(out)
     start = time.perf_counter()
     total = 4 + baseline
-    config = source_config(seed, device)
+    config = source_config(seed, device, bf16)
     source = _train(out / SOURCE, config, f"1/{total} training the cpu-quick source on dSprites", console)
     runs = [source]
     if baseline:

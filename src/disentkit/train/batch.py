@@ -14,7 +14,6 @@ run folder is a solo run's.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import inspect
 import itertools
@@ -49,6 +48,7 @@ from disentkit.train.loop import (
     open_run,
     resumable,
 )
+from disentkit.train.step import bf16_autocast, say_if_bf16_is_slow
 
 #: methods whose loss is a pure function of the model's weights and batch (no companion network,
 #: no host-side state per step), which is what vmap maps over
@@ -232,9 +232,7 @@ class ModelBatch:
             ]
         )
         beta = torch.tensor(betas, device=self.device)
-        bf16 = self.config.bf16 and self.device.type == "cuda"
-        autocast = torch.autocast("cuda", dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
-        with autocast:
+        with bf16_autocast(self.config, self.device):
             loss, terms, kl_per_dim = self._loss(self.params, self.buffers, batch, beta, noise)
         self.optimizer.zero_grad(set_to_none=True)
         loss.sum().backward()  # the models share no weights: each gets its own loss's gradient
@@ -390,6 +388,7 @@ def train_batch(
 
 def _train_members(members: list[BatchMember], progress: bool) -> None:
     config = members[0].run.config
+    say_if_bf16_is_slow(config, members[0].run.device, progress)
     bar = make_progress(progress)
     with bar:
         start = min(m.run.start for m in members)

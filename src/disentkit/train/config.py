@@ -141,7 +141,11 @@ class TrainConfig:
         "(it writes no checkpoint meanwhile; a run that ends with none stops too). 0: at the first such log row.",
     )
     device: str = option("auto", help="auto (CUDA when present), cpu, cuda or cuda:N.")
-    bf16: bool = option(False, help="bf16 autocast on CUDA (losses in float32).")
+    bf16: bool = option(
+        False,
+        help="bf16 autocast of the network on CUDA or the CPU (losses, weights and Adam stay float32); "
+        "on a CPU with AVX512-BF16 or AMX 1.5-2x faster per step (docs/training.md#bf16).",
+    )
     cuda_graphs: bool = option(
         False, help="Capture the whole step in a CUDA graph after 3 warm-up steps and replay it (CUDA only)."
     )

@@ -35,7 +35,7 @@ from disentkit.train.config import TrainConfig
 from disentkit.train.data import COMPANION_STREAM, NOISE_STREAM, BatchStream, check_training_source, step_seed
 from disentkit.train.guard import COLLAPSE_FILE, CollapseGuard, PosteriorCollapsed, write_collapse
 from disentkit.train.logs import RunLogger, make_progress
-from disentkit.train.step import cpu_shard_count, make_step
+from disentkit.train.step import cpu_shard_count, make_step, say_if_bf16_is_slow
 
 
 class TrainingDiverged(DisentkitError):
@@ -418,6 +418,7 @@ def is_checkpoint_step(config: TrainConfig, done: int) -> bool:
 def _run(run: OpenRun, progress: bool) -> None:
     config, model, optimizer, objective = run.config, run.model, run.optimizer, run.objective
     record = RunRecord(run)
+    say_if_bf16_is_slow(config, run.device, progress)
     runner = make_step(model, optimizer, objective, config, run.device)
     model.train()
     bar = make_progress(progress)

@@ -24,6 +24,9 @@ AUTO_SHARDS_MAX = 4
 # Examples (pairs) per shard below which sharding stops paying: 8-pair shards of cpu-quick's 16-pair
 # batch ran 0.98-1.22x the two-threaded unsharded step (3 interleaved rounds, docs/notes/training-lab-notes.md).
 MIN_SHARD = 8
+# Under bf16 autocast the 2-thread step was faster than 8-pair shards (1.15x at 16 pairs) and level
+# with 16-pair ones (0.96-1.04x at 32-64 pairs; benchmarks/RESULTS.md, section cpu_step).
+MIN_SHARD_BF16 = 16
 
 
 class EagerStep:
@@ -73,8 +76,7 @@ class EagerStep:
         self.ckpt_count += 1
 
     def _autocast(self):
-        enabled = self.config.bf16 and self.device.type == "cuda"
-        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=enabled)
+        return bf16_autocast(self.config, self.device)
 
     def pop_log(self) -> dict[str, float]:
         """Mean of every term since the last call (one host sync)."""
@@ -192,13 +194,32 @@ class ShardedStep(EagerStep):
             if self.objective.pairs
             else noise[start:stop]
         )
-        result = vae_loss(self.model, self.objective, part, beta, self.config.recon, None, eps)
+        with self._autocast():  # autocast is per thread: each worker enters its own
+            result = vae_loss(self.model, self.objective, part, beta, self.config.recon, None, eps)
         grads = torch.autograd.grad(result.loss, self.params)
         return result.terms, result.kl_per_dim, grads
 
     def close(self) -> None:
         self.pool.shutdown()
         torch.set_num_threads(self.saved_threads)
+
+
+def bf16_autocast(config, device: torch.device) -> torch.autocast:
+    """The step's autocast: bfloat16 where ``config.bf16`` asks for it, on CUDA or the CPU."""
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=bool(config.bf16))
+
+
+def say_if_bf16_is_slow(config, device: torch.device, progress: bool) -> None:
+    """One line when bf16 is asked for on a CPU without native bfloat16: slower than float32 there."""
+    from disentkit.console import say
+    from disentkit.device import cpu_has_native_bf16
+
+    if config.bf16 and device.type == "cpu" and not cpu_has_native_bf16():
+        say(
+            progress,
+            "bf16: this CPU has no AVX512-BF16 or AMX, so bf16 runs slower than float32 here; drop --bf16",
+            "yellow",
+        )
 
 
 def _weighted_sum(values: list[torch.Tensor], weights: list[float]) -> torch.Tensor:
@@ -232,7 +253,8 @@ def cpu_shard_count(config, device: torch.device) -> int:
             )
         return config.cpu_shards
     threads = torch.get_num_threads()
-    if 2 <= threads <= AUTO_SHARDS_MAX and config.batch // threads >= MIN_SHARD and shardable(config):
+    min_shard = MIN_SHARD_BF16 if config.bf16 else MIN_SHARD
+    if 2 <= threads <= AUTO_SHARDS_MAX and config.batch // threads >= min_shard and shardable(config):
         return threads
     return 1
 
