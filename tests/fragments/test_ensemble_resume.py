@@ -52,12 +52,24 @@ def test_a_killed_ensemble_is_continued_and_equals_an_uninterrupted_one(tmp_path
     assert json.loads((out / "ensemble.json").read_text())["members"] == ["member00", "member01", "member02"]
 
 
+def test_ensemble_train_bf16_trains_its_members_under_bf16(tmp_path, cli):
+    import yaml
+
+    args = ["ensemble", "train", "--data", "dsprites", "--members", "2", "--steps", "2", "--batch", "4"]
+    assert cli([*args, "--device", "cpu", "--bf16", "--out", str(tmp_path / "ens")]) == 0
+    for name in ("member00", "member01"):
+        assert yaml.safe_load((tmp_path / "ens" / name / "config.yaml").read_text())["bf16"] is True
+    assert json.loads((tmp_path / "ens" / "ensemble.json").read_text())["bf16"] is True
+
+
 def test_an_ensemble_folder_refuses_other_settings_and_users_folders(tmp_path, snapshot):
     out = tmp_path / "ens"
     train_ensemble(**SETTINGS, members=1, out=out, **SMALL)
     before = snapshot(out)
     with pytest.raises(DisentkitError, match="beta"):
         train_ensemble(**{**SETTINGS, "beta": 2.0}, members=2, out=out, **SMALL)
+    with pytest.raises(DisentkitError, match="bf16 False, not True"):
+        train_ensemble(**SETTINGS, members=2, out=out, bf16=True, **SMALL)
     assert snapshot(out) == before
     user = tmp_path / "mine"
     user.mkdir()

@@ -159,6 +159,9 @@ def ensemble_train_command(
     solo: bool = typer.Option(
         False, "--solo", help="Train the members one after another instead of as one model batch."
     ),
+    bf16: bool = typer.Option(
+        False, "--bf16", help="bf16 autocast of the network, as train --bf16 (docs/training.md#bf16)."
+    ),
 ) -> None:
     """Train an ensemble as one model batch (docs/batches.md; on the CPU, above 8 images per step, one
     member after another).
@@ -182,6 +185,7 @@ def ensemble_train_command(
         checkpoint_every=checkpoint_every,
         options=parse_method_options(option or []),
         solo=solo,
+        bf16=bf16,
     )
     typer.echo(
         f"trained {len(folders)} members in {out}; analyse with: disentkit fragments analyze {out} --data {data}"

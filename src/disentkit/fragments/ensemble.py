@@ -29,11 +29,13 @@ def train_ensemble(
     checkpoint_every: int | None = None,
     options: dict | None = None,
     solo: bool = False,
+    bf16: bool = False,
 ) -> list[Path]:
     """Train ``members`` runs that differ only in their seed; returns their folders.
 
     ``options``: the method's own weights (``TrainConfig`` fields such as ``gamma``, ``lambda_od``,
-    ``capacity_max``); the rest take the method's defaults. Writes ``out/memberNN`` run folders and
+    ``capacity_max``); the rest take the method's defaults. ``bf16``: train under bf16 autocast
+    (``TrainConfig.bf16``). Writes ``out/memberNN`` run folders and
     ``out/ensemble.json`` (the settings and the finished members, so that ``disentkit fragments
     analyze out`` finds them). Re-running on the same folder continues it: finished members are
     kept, a member killed mid-run resumes from its latest checkpoint, missing ones are trained;
@@ -52,15 +54,26 @@ def train_ensemble(
     out = Path(out)
     options = dict(options or {})
     settings = {"data": data, "method": method, "beta": beta, "steps": steps, "preset": preset, "lr": lr}
-    settings |= {"batch": batch, "checkpoint_every": checkpoint_every, **options}
+    settings |= {"batch": batch, "checkpoint_every": checkpoint_every, "bf16": bf16, **options}
     prepare_output_folder(
         out, "an ensemble (ensemble.json, memberNN)", only_entries("ensemble.json", "member*")
     )
     _check_same_settings(out, settings)
-    base = TrainConfig(data=data, method=method, beta=beta, steps=steps, device=device, **options)
+    base = TrainConfig(data=data, method=method, beta=beta, steps=steps, device=device, bf16=bf16, **options)
     # The members are the user's method and weights at the default latent size: a preset lends its
     # schedule (lr, batch, clipping, checkpoints), not its recipe (cpu-quick's 5 latents, k, sparsity).
-    not_from_preset = {"method", "beta", "steps", "data", "device", "latent_dim", "k", "sparsity", *options}
+    not_from_preset = {
+        "method",
+        "beta",
+        "steps",
+        "data",
+        "device",
+        "latent_dim",
+        "k",
+        "sparsity",
+        "bf16",
+        *options,
+    }
     base = apply_preset(base, preset, explicit=not_from_preset)
     chosen = {"lr": lr, "batch": batch, "checkpoint_every": checkpoint_every}
     base = dataclasses.replace(base, **{k: v for k, v in chosen.items() if v is not None}).validate()
