@@ -189,6 +189,18 @@ def test_finetune_keeps_the_source_clipping(source_clip):
     assert tuned.clip == source_clip and tuned.method == "beta-vae"
 
 
+@pytest.mark.parametrize(
+    ("source_bf16", "asked", "tuned_bf16"), [(True, None, True), (True, False, False), (False, True, True)]
+)
+def test_finetune_precision_is_the_sources_unless_asked(source_bf16, asked, tuned_bf16):
+    from disentkit.train.config import TrainConfig
+    from disentkit.transfer.finetune import finetune_config as _finetune_config
+
+    source = TrainConfig(method="ada-gvae", bf16=source_bf16)
+    tuned = _finetune_config(source, TransferConfig(source="s", target="t", bf16=asked), 1, labelled=True)
+    assert tuned.bf16 is tuned_bf16
+
+
 def test_a_collapsing_finetune_is_stopped_reported_and_keeps_before(tiny_source, tmp_path):
     # β 3000 makes every latent's KL unaffordable: a real collapse during fine-tuning.
     out = tmp_path / "t"

@@ -60,6 +60,10 @@ class TransferConfig:
         help="Comma list of downstream classifiers: gbt (published convention), mlp, hgb (fast, not comparable).",
     )
     device: str = option("auto", help="auto, cpu, cuda or cuda:N.")
+    bf16: bool | None = option(
+        None,
+        help="bf16 autocast for the fine-tune (docs/training.md#bf16); default: as the source was trained.",
+    )
 
     def validate(self) -> TransferConfig:
         from disentkit.transfer.evaluate import CLASSIFIERS  # torch: loaded when a transfer runs

@@ -50,6 +50,7 @@ def finetune_config(source_config, config: TransferConfig, channels: int, labell
         checkpoint_every=every,
         log_every=max(1, min(source_config.log_every, every)),
         device=config.device,
+        bf16=source_config.bf16 if config.bf16 is None else config.bf16,
         preset=None,
     ).validate()
 
