@@ -78,14 +78,15 @@ def test_a_bf16_model_batch_on_the_cpu_tracks_its_bf16_solo_runs(tmp_path, squar
         assert batch_loss == pytest.approx(fp32_loss, rel=BF16_REL)
 
 
-def test_bf16_shards_only_batches_of_16_pairs_per_shard(restore_threads):
+def test_bf16_shards_only_batches_of_64_images_per_shard(restore_threads):
     torch.set_num_threads(2)
-    bf16 = TrainConfig(batch=64, bf16=True)
-    assert cpu_shard_count(bf16, CPU) == 2
-    assert cpu_shard_count(dataclasses.replace(bf16, batch=32), CPU) == 2
+    bf16 = TrainConfig(method="ada-gvae", batch=64, bf16=True)
+    assert cpu_shard_count(bf16, CPU) == 2  # 64 pairs: 64 images per shard
+    assert cpu_shard_count(dataclasses.replace(bf16, method="beta-vae", batch=128), CPU) == 2
     # Where float32 shards (8 pairs each) the bf16 step stays one 2-thread step: it was faster there.
     assert cpu_shard_count(dataclasses.replace(bf16, batch=16, bf16=False), CPU) == 2
-    assert cpu_shard_count(dataclasses.replace(bf16, batch=16), CPU) == 1
+    for smaller in ({"batch": 16}, {"batch": 32}, {"method": "beta-vae", "batch": 64}):
+        assert cpu_shard_count(dataclasses.replace(bf16, **smaller), CPU) == 1, smaller
 
 
 def test_bf16_on_a_cpu_without_native_bfloat16_says_it_is_slower(tmp_path, squares, tiny_config, monkeypatch):

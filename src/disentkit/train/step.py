@@ -24,9 +24,9 @@ AUTO_SHARDS_MAX = 4
 # Examples (pairs) per shard below which sharding stops paying: 8-pair shards of cpu-quick's 16-pair
 # batch ran 0.98-1.22x the two-threaded unsharded step (3 interleaved rounds, docs/notes/training-lab-notes.md).
 MIN_SHARD = 8
-# Under bf16 autocast the 2-thread step was faster than 8-pair shards (1.15x at 16 pairs) and level
-# with 16-pair ones (0.96-1.04x at 32-64 pairs; benchmarks/RESULTS.md, section cpu_step).
-MIN_SHARD_BF16 = 16
+# Images per shard below which bf16 shards stop paying: the 2-thread bf16 step ran 1.44x, 1.22x and
+# 1.17x shards of 8, 16 and 32 images; shards of 64 images ran 1.21x it (RESULTS.md, cpu_step).
+MIN_SHARD_IMAGES_BF16 = 64
 
 
 class EagerStep:
@@ -253,8 +253,11 @@ def cpu_shard_count(config, device: torch.device) -> int:
             )
         return config.cpu_shards
     threads = torch.get_num_threads()
-    min_shard = MIN_SHARD_BF16 if config.bf16 else MIN_SHARD
-    if 2 <= threads <= AUTO_SHARDS_MAX and config.batch // threads >= min_shard and shardable(config):
+    if config.bf16:
+        per_shard = config.batch * (2 if config.objective().pairs else 1) // threads >= MIN_SHARD_IMAGES_BF16
+    else:
+        per_shard = config.batch // threads >= MIN_SHARD
+    if 2 <= threads <= AUTO_SHARDS_MAX and per_shard and shardable(config):
         return threads
     return 1
 
