@@ -245,15 +245,16 @@ def run() -> str:
         ],
     )
 
-    def faster(tag: str) -> str:
-        best_solo = max(
-            statistics.median(r) for n, r in rates.items() if n.startswith("solo") and n.endswith(tag)
-        )
-        return f"{statistics.median(rates['batch (grouped)' + tag]) / best_solo:.2f}"
+    def faster(bf16: bool) -> str:
+        tag = ", bf16 autocast" if bf16 else ""
+        solos = [
+            statistics.median(r) for n, r in rates.items() if n.startswith("solo") and ("bf16" in n) == bf16
+        ]
+        return f"{statistics.median(rates['batch (grouped)' + tag]) / max(solos):.2f}"
 
-    ratios = f"float32 **{faster('')}×**" + (
-        ", bf16 autocast **" + faster(", bf16 autocast") + "×**" if True in precisions else ""
-    )
+    ratios = f"float32 **{faster(False)}×**"
+    if True in precisions:
+        ratios += f", bf16 autocast **{faster(True)}×**"
     text = (
         f"{models} conv64 Ada-GVAE models, {pairs} pairs each, CPU; "
         f"{rounds} interleaved rounds of {steps} steps per model; torch threads {threads} (1 per shard worker); "

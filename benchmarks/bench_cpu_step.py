@@ -11,7 +11,13 @@ interleaved rounds.
 
 disent's row: set BENCH_DISENT_PYTHON to an interpreter with disent 0.8 installed. Each round then
 runs ``benchmarks/disent_step.py`` under it (AdaVae in its gvae mode, conv64, the same batch, Adam
-and clipping, 2 threads), between the library's rounds.
+and clipping, 2 threads), between the library's rounds. Such an interpreter, with this torch::
+
+    python -m venv /tmp/disent && /tmp/disent/bin/pip install disent==0.8.0
+    /tmp/disent/bin/pip install --no-deps torch==<this torch> && /tmp/disent/bin/pip uninstall -y torchvision
+
+(disent pulls another torch and a torchvision built for it; disent_step.py stands in for torchvision,
+which the step does not use.)
 
 Environment: BENCH_CPU_STEP_ROUNDS (3), BENCH_CPU_STEP_STEPS (8 per round), BENCH_CPU_STEP_PAIRS
 (the second table's sizes, "8,16,32,64"), BENCH_DISENT_PYTHON (unset: no disent row).
