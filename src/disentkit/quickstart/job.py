@@ -82,9 +82,10 @@ def _refuse_other_settings(run: Path, config) -> None:
 
     saved = load_config(TrainConfig, run / "config.yaml")
     asked = to_dict(dataclasses.replace(config, cpu_shards=saved.cpu_shards))
-    changed = sorted(k for k, v in to_dict(saved).items() if asked.get(k) != v)
+    trained = to_dict(saved)
+    changed = sorted(k for k, v in trained.items() if asked.get(k) != v)
     if changed:
-        detail = ", ".join(f"{k} {to_dict(saved)[k]!r} (asked {asked.get(k)!r})" for k in changed)
+        detail = ", ".join(f"{k} {trained[k]!r} (asked {asked.get(k)!r})" for k in changed)
         raise DisentkitError(f"{run} was trained with other settings: {detail}; use --fresh or another --out")
 
 

@@ -144,7 +144,7 @@ class TrainConfig:
     bf16: bool = option(
         False,
         help="bf16 autocast of the network on CUDA or the CPU (losses, weights and Adam stay float32); "
-        "on a CPU with AVX512-BF16 or AMX 1.5-2x faster per step (docs/training.md#bf16).",
+        "on a CPU with AVX512-BF16 or AMX 1.4-1.9x faster per step (docs/training.md#bf16).",
     )
     cuda_graphs: bool = option(
         False, help="Capture the whole step in a CUDA graph after 3 warm-up steps and replay it (CUDA only)."
