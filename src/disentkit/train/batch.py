@@ -48,7 +48,7 @@ from disentkit.train.loop import (
     open_run,
     resumable,
 )
-from disentkit.train.step import bf16_autocast, say_if_bf16_is_slow
+from disentkit.train.step import bf16_autocast, images_per_step, say_if_bf16_is_slow
 
 #: methods whose loss is a pure function of the model's weights and batch (no companion network,
 #: no host-side state per step), which is what vmap maps over
@@ -480,10 +480,6 @@ CPU_BATCH_MAX_IMAGES = 8
 def batch_pays(device: torch.device, config: TrainConfig) -> bool:
     """Whether :func:`train_models` batches models of ``config`` on ``device``."""
     return device.type != "cpu" or images_per_step(config) <= CPU_BATCH_MAX_IMAGES
-
-
-def images_per_step(config: TrainConfig) -> int:
-    return config.batch * (2 if config.objective().pairs else 1)
 
 
 def _per_model(value, n: int) -> list:

@@ -235,6 +235,11 @@ def shard_bounds(n: int, shards: int) -> list[tuple[int, int]]:
     return list(itertools.pairwise(edges))
 
 
+def images_per_step(config) -> int:
+    """Images one step of ``config`` encodes: a pair is two."""
+    return config.batch * (2 if config.objective().pairs else 1)
+
+
 def shardable(config) -> bool:
     """Whether the config's loss and architecture are per-example (shards' gradients sum exactly)."""
     return config.objective().per_example and get_architecture(config.arch).per_example
@@ -254,7 +259,7 @@ def cpu_shard_count(config, device: torch.device) -> int:
         return config.cpu_shards
     threads = torch.get_num_threads()
     if config.bf16:
-        per_shard = config.batch * (2 if config.objective().pairs else 1) // threads >= MIN_SHARD_IMAGES_BF16
+        per_shard = images_per_step(config) // threads >= MIN_SHARD_IMAGES_BF16
     else:
         per_shard = config.batch // threads >= MIN_SHARD
     if 2 <= threads <= AUTO_SHARDS_MAX and per_shard and shardable(config):
