@@ -26,14 +26,21 @@ import torch
 from benchmarks.timing import markdown_table
 
 
-def _setup(models: int, pairs: int, device: torch.device, bf16: bool = False):
+def _setup(models: int, pairs: int, device: torch.device, bf16: bool = False, graphs: bool = False):
     from disentkit.train.batch import ModelBatch
     from disentkit.train.config import TrainConfig
     from disentkit.train.loop import _make_optimizer, build_model
-    from disentkit.train.step import EagerStep, ShardedStep
+    from disentkit.train.step import ShardedStep, make_step
 
     config = TrainConfig(
-        method="ada-gvae", batch=pairs, lr=5e-4, clip=1.0, device=str(device), cpu_shards=1, bf16=bf16
+        method="ada-gvae",
+        batch=pairs,
+        lr=5e-4,
+        clip=1.0,
+        device=str(device),
+        cpu_shards=1,
+        bf16=bf16,
+        cuda_graphs=graphs,
     )
     objective = config.objective()
     gen = torch.Generator().manual_seed(0)
@@ -62,7 +69,8 @@ def _setup(models: int, pairs: int, device: torch.device, bf16: bool = False):
             )
         return out
 
-    solo = [EagerStep(r.model, r.optimizer, objective, r.config, device) for r in runs()]
+    # The library's solo step for the config: eager (cpu_shards 1), or a CUDA graph with cuda_graphs.
+    solo = [make_step(r.model, r.optimizer, objective, r.config, device) for r in runs()]
     threads = torch.get_num_threads()
     sharded = []
     if device.type == "cpu":
@@ -97,14 +105,18 @@ def measure(
     steps: int,
     precisions: tuple[bool, ...] = (False,),
     device: torch.device = torch.device("cpu"),
+    graphs: bool = False,
 ) -> dict[str, list[float]]:
     """Model-steps/s per round of each way of stepping ``models`` models on ``device`` (the sharded
-    step on the CPU only), in float32 and/or under bf16 autocast (``precisions``: the configs' bf16)."""
+    step on the CPU only), in float32 and/or under bf16 autocast (``precisions``: the configs' bf16);
+    ``graphs``: the solo steps and the batch with ``cuda_graphs`` (on CUDA: captured and replayed)."""
+    from disentkit.train.step import GraphStep
+
     threads = torch.get_num_threads()
     ways = {}
     sharded_steps = []
     for bf16 in precisions:
-        batches, solo, sharded, batch = _setup(models, pairs, device, bf16)
+        batches, solo, sharded, batch = _setup(models, pairs, device, bf16, graphs)
         sharded_steps += sharded
         tag = ", bf16 autocast" if bf16 else ""
 
@@ -115,13 +127,16 @@ def measure(
 
             return fn
 
-        ways[f"solo, eager (1 step of the whole batch){tag}"] = (solo_steps(solo), threads)
+        kind = "CUDA graph" if graphs else "eager"
+        ways[f"solo, {kind} (1 step of the whole batch){tag}"] = (solo_steps(solo), threads)
         if sharded:
             ways[f"solo, 2 CPU shards{tag}"] = (solo_steps(sharded), 1)
         step = functools.partial(batch.step, batches, [1.0] * models, list(range(models)))
         ways[f"batch (grouped){tag}"] = (lambda s, step=step: step(), threads)
-    for fn, n in ways.values():  # warm-up: the first steps of a fresh model are slow on CPU
-        _timed(fn, 2, n, device)
+    # Warm-up: the first steps of a fresh model are slow on CPU; a graph's eager steps and capture.
+    warmup = GraphStep.WARMUP + 2 if graphs else 2
+    for fn, n in ways.values():
+        _timed(fn, warmup, n, device)
     rates: dict[str, list[float]] = {name: [] for name in ways}
     for _ in range(rounds):
         for name, (fn, n) in ways.items():

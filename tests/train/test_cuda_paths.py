@@ -56,3 +56,91 @@ def test_graph_step_replays_without_a_host_sync():
         step(stream.make(s), 1.0, s)
     without_host_sync(lambda: [step(stream.make(s), 1.0, s) for s in range(captured, captured + 3)])
     assert np.isfinite(step.pop_log()["loss"])
+
+
+def _graph_batch(models: int, pairs: int = 16):
+    """A ModelBatch of ``models`` conv64 Ada-GVAE models on CUDA with cuda_graphs, and their streams."""
+    from types import SimpleNamespace
+
+    from disentkit.train import TrainConfig
+    from disentkit.train.batch import ModelBatch
+    from disentkit.train.loop import _make_optimizer, build_model
+
+    device = torch.device("cuda")
+    runs = []
+    for seed in range(models):
+        config = TrainConfig(
+            method="ada-gvae", clip=1.0, cuda_graphs=True, seed=seed, batch=pairs, device="cuda"
+        )
+        model = build_model(config, 1, device)
+        optimizer = _make_optimizer(model, config, device)
+        runs.append(
+            SimpleNamespace(
+                model=model, optimizer=optimizer, objective=config.objective(), config=config, device=device
+            )
+        )
+    batch = ModelBatch([SimpleNamespace(run=r) for r in runs])
+    streams = [
+        BatchStream(get_dataset("dsprites"), True, pairs, s, 1, False, device, prefetch=0)
+        for s in range(models)
+    ]
+    return batch, streams
+
+
+def test_a_graph_batch_replays_without_a_host_sync():
+    from disentkit.train.step import GraphStep
+
+    batch, streams = _graph_batch(3)
+
+    def step(s):
+        batch.step([stream.make(s) for stream in streams], [1.0, 2.0, 4.0], [s, s + 1, s + 2])
+
+    for s in range(GraphStep.WARMUP + 1):  # eager warm-up steps, then the capture
+        step(s)
+    assert batch.graph is not None
+    without_host_sync(lambda: [step(s) for s in range(GraphStep.WARMUP + 1, GraphStep.WARMUP + 4)])
+    assert all(np.isfinite(row["loss"]) for row in batch.pop_log())
+
+
+# cuDNN's backward kernels may sum in another order from one launch to the next (atomics), so a
+# replayed step and an eager one agree to float32 rounding grown over the steps, not bitwise.
+GPU_RTOL, GPU_ATOL = 1e-3, 1e-4
+
+
+def test_a_graph_batch_trains_each_model_as_its_eager_batch_and_its_solo_graph_run(tmp_path, squares):
+    import dataclasses
+
+    from disentkit.train import TrainConfig, train
+    from disentkit.train.batch import train_batch
+    from disentkit.train.checkpoint import load_checkpoint
+
+    base = TrainConfig(
+        data="squares",
+        method="ada-gvae",
+        steps=20,
+        batch=8,
+        lr=5e-4,
+        checkpoint_every=10,
+        log_every=5,
+        latent_dim=4,
+        clip=1.0,
+        device="cuda",
+    )
+    eager = [dataclasses.replace(base, seed=s, beta=b) for s, b in ((0, 1.0), (1, 2.0), (2, 4.0))]
+    graphs = [dataclasses.replace(c, cuda_graphs=True) for c in eager]
+    runs = {}
+    for name, configs in (("eager", eager), ("graphs", graphs)):
+        outs = [tmp_path / f"{name}{i}" for i in range(3)]
+        assert [o.status for o in train_batch(configs, outs, dataset=squares, progress=False)] == [
+            "finished"
+        ] * 3
+        runs[name] = outs
+    runs["solo"] = [train(c, tmp_path / f"solo{c.seed}", dataset=squares, progress=False) for c in graphs]
+    for i in range(3):
+        want = load_checkpoint(runs["graphs"][i] / "checkpoints" / "latest.safetensors").model_state
+        for other in ("eager", "solo"):
+            got = load_checkpoint(runs[other][i] / "checkpoints" / "latest.safetensors").model_state
+            for key in want:
+                torch.testing.assert_close(
+                    got[key], want[key], rtol=GPU_RTOL, atol=GPU_ATOL, msg=f"{other} {key}"
+                )

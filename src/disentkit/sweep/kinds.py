@@ -75,7 +75,7 @@ def train_job(config: dict, job_dir: Path) -> dict:
 def train_pack_key(config: dict) -> str | None:
     """Train jobs of equal keys can train as one model batch: their configs (preset applied) are equal
     apart from :data:`~disentkit.train.batch.PER_MODEL_FIELDS`. None: the job cannot be in a batch
-    (its method, ``cuda_graphs``, ``cpu_shards`` > 1, an invalid config), so it runs alone."""
+    (its method, ``cpu_shards`` > 1, ``head_decay``, an invalid config), so it runs alone."""
     from disentkit.train.batch import PER_MODEL_FIELDS, check_batchable
 
     try:

@@ -48,7 +48,13 @@ from disentkit.train.loop import (
     open_run,
     resumable,
 )
-from disentkit.train.step import bf16_autocast, images_per_step, say_if_bf16_is_slow
+from disentkit.train.step import (
+    GraphStep,
+    bf16_autocast,
+    images_per_step,
+    on_side_stream,
+    say_if_bf16_is_slow,
+)
 
 #: methods whose loss is a pure function of the model's weights and batch (no companion network,
 #: no host-side state per step), which is what vmap maps over
@@ -71,10 +77,10 @@ def check_batchable(configs: list[TrainConfig]) -> None:
         raise DisentkitError(
             f"{name} cannot train in a model batch (only {', '.join(BATCH_METHODS)}); train its runs solo"
         )
-    if first.cuda_graphs or (first.cpu_shards or 1) > 1 or first.head_decay:
+    if (first.cpu_shards or 1) > 1 or first.head_decay:
         raise DisentkitError(
-            "a model batch runs eager steps on whole batches with plain Adam: drop cuda_graphs, "
-            "cpu_shards > 1 and head_decay, or train the runs solo"
+            "a model batch steps whole batches with plain Adam: drop cpu_shards > 1 and head_decay, "
+            "or train the runs solo"
         )
     shared = [f.name for f in dataclasses.fields(TrainConfig) if f.name not in PER_MODEL_FIELDS]
     for config in configs[1:]:
@@ -124,6 +130,8 @@ class ModelBatch:
         self.ckpt_acc = torch.zeros(len(members), device=self.device)
         self.log_count = self.ckpt_count = 0
         self.arch, self.channels, self.objective = run.model.arch, run.model.channels, run.objective
+        # With cuda_graphs on CUDA, the whole step is captured once and replayed (as GraphStep).
+        self.graphs = bool(self.config.cuda_graphs) and self.device.type == "cuda"
         self._stack()
 
     def _modules(self) -> list[nn.Module]:
@@ -149,6 +157,12 @@ class ModelBatch:
 
     def _stack(self) -> None:
         """Stack the members' models and Adam states (from their solo objects)."""
+        # New stacked tensors: a captured graph would write into the old ones, so warm up and capture anew.
+        self.graph: torch.cuda.CUDAGraph | None = None
+        self.static: tuple | None = None
+        self.seen = 0
+        self.beta = torch.zeros(len(self.members), device=self.device)
+        self.last_betas: list[float] | None = None
         modules = self._modules()
         self.params, self.buffers = stack_module_state(modules)
         solo_optimizer = self.members[0].run.optimizer
@@ -220,18 +234,52 @@ class ModelBatch:
         for group in self.optimizer.param_groups:
             group["lr"] = lr
 
+    @property
+    def capturing_next(self) -> bool:
+        """Whether the next step captures the CUDA graph (the data threads must be idle then)."""
+        return self.graphs and self.graph is None and self.seen >= GraphStep.WARMUP
+
     def step(self, batches: list[dict], betas: list[float], seeds: list[int]) -> None:
         """One step of every model: model i on ``batches[i]`` with β ``betas[i]`` and noise seed ``seeds[i]``."""
-        batch = {key: torch.stack([b[key] for b in batches]) for key in batches[0]}
+        if self.graphs and self.graph is None and self.seen < GraphStep.WARMUP:
+            on_side_stream(self.device, lambda: self._update(*self._inputs(batches, betas, seeds)))
+        elif self.graphs:
+            if self.graph is None:
+                self._capture(self._inputs(batches, betas, seeds))
+            self._inputs(batches, betas, seeds, out=self.static)
+            self.graph.replay()
+        else:
+            self._update(*self._inputs(batches, betas, seeds))
+        self.seen += 1
+        self.log_count += 1
+        self.ckpt_count += 1
+
+    def _inputs(self, batches, betas, seeds, out=None) -> tuple[dict, torch.Tensor, torch.Tensor]:
+        """(stacked batch, noise, β) of one step, written into ``out``'s tensors when given (the
+        graph's static inputs). Each model's noise is drawn exactly as its solo step draws it."""
+        batch, noise, _ = out or ({}, None, None)
+        for key in batches[0]:
+            batch[key] = torch.stack([b[key] for b in batches], out=batch.get(key))
         rows = 2 * len(batches[0]["x1"]) if "x1" in batches[0] else len(batches[0]["x"])
-        # Each model's noise exactly as its solo step draws it (vae.sample_latent).
-        noise = torch.stack(
-            [
-                torch.randn((rows, self.latent_dim), generator=g.manual_seed(s), device=self.device)
-                for g, s in zip(self.generators, seeds, strict=True)
-            ]
-        )
-        beta = torch.tensor(betas, device=self.device)
+        if noise is None:
+            noise = torch.empty((len(batches), rows, self.latent_dim), device=self.device)
+        for i, (g, s) in enumerate(zip(self.generators, seeds, strict=True)):
+            torch.randn((rows, self.latent_dim), generator=g.manual_seed(s), device=self.device, out=noise[i])
+        if betas != self.last_betas:  # β is copied to the device only when a schedule moves it
+            self.beta.copy_(torch.tensor(betas, dtype=torch.float32), non_blocking=True)
+            self.last_betas = list(betas)
+        return batch, noise, self.beta
+
+    def _capture(self, inputs) -> None:
+        """Record one step (forward, backward, clip, Adam, log sums) as a CUDA graph on static inputs."""
+        self.static = tuple(inputs)
+        self.optimizer.zero_grad(set_to_none=True)
+        self.graph = torch.cuda.CUDAGraph()
+        # Capturing records the kernels without running them: weights and log sums are untouched.
+        with torch.cuda.graph(self.graph, capture_error_mode="thread_local"):
+            self._update(*self.static)
+
+    def _update(self, batch: dict, noise: torch.Tensor, beta: torch.Tensor) -> None:
         with bf16_autocast(self.config, self.device):
             loss, terms, kl_per_dim = self._loss(self.params, self.buffers, batch, beta, noise)
         self.optimizer.zero_grad(set_to_none=True)
@@ -250,8 +298,6 @@ class ModelBatch:
         vec = torch.cat([torch.stack([terms[k].float() for k in self.keys], 1), kl_per_dim.float()], 1)
         self.log_acc.add_(vec)
         self.ckpt_acc.add_(vec[:, 0])
-        self.log_count += 1
-        self.ckpt_count += 1
 
     @torch.no_grad()
     def _adam_with_own_steps(self) -> None:
@@ -417,6 +463,9 @@ def _lockstep(members: list[BatchMember], start: int, until: int, bar, task) -> 
     try:
         for step in range(start, until):
             batches = [m.run.stream.get(step) for m in batch.members]
+            if batch.capturing_next:
+                for member in batch.members:
+                    member.run.stream.wait_idle()  # no kernels from a data thread while the graph is captured
             if config.lr_decay:
                 batch.set_lr(lr_at(config, step))
             betas = [beta_at(m.run.config, step) for m in batch.members]

@@ -134,13 +134,12 @@ class GraphStep(EagerStep):
         self.ckpt_count += 1
 
     def _eager_on_side_stream(self, batch, beta, seed) -> None:
-        # Warm-up steps run on a side stream, as torch.cuda.graphs requires before a capture.
-        side = torch.cuda.Stream(self.device)
-        side.wait_stream(torch.cuda.current_stream(self.device))
-        with torch.cuda.stream(side), self._autocast():
-            self.generator.manual_seed(seed)
-            self._update(batch, beta)
-        torch.cuda.current_stream(self.device).wait_stream(side)
+        def update():
+            with self._autocast():
+                self.generator.manual_seed(seed)
+                self._update(batch, beta)
+
+        on_side_stream(self.device, update)
 
     def _capture(self, batch) -> None:
         self.static = {k: v.clone() for k, v in batch.items()}
@@ -202,6 +201,15 @@ class ShardedStep(EagerStep):
     def close(self) -> None:
         self.pool.shutdown()
         torch.set_num_threads(self.saved_threads)
+
+
+def on_side_stream(device: torch.device, fn) -> None:
+    """``fn()`` on a side stream: the warm-up steps torch.cuda.graphs requires before a capture."""
+    side = torch.cuda.Stream(device)
+    side.wait_stream(torch.cuda.current_stream(device))
+    with torch.cuda.stream(side):
+        fn()
+    torch.cuda.current_stream(device).wait_stream(side)
 
 
 def bf16_autocast(config, device: torch.device) -> torch.autocast:
