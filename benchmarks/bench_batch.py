@@ -106,10 +106,13 @@ def measure(
     precisions: tuple[bool, ...] = (False,),
     device: torch.device = torch.device("cpu"),
     graphs: bool = False,
+    solo_models: int | None = None,
 ) -> dict[str, list[float]]:
     """Model-steps/s per round of each way of stepping ``models`` models on ``device`` (the sharded
     step on the CPU only), in float32 and/or under bf16 autocast (``precisions``: the configs' bf16);
-    ``graphs``: the solo steps and the batch with ``cuda_graphs`` (on CUDA: captured and replayed)."""
+    ``graphs``: the solo steps and the batch with ``cuda_graphs`` (on CUDA: captured and replayed);
+    ``solo_models``: time the solo steps on only the first few models (a solo model's rate does not
+    depend on how many follow it; this keeps a GPU run short)."""
     from disentkit.train.step import GraphStep
 
     threads = torch.get_num_threads()
@@ -121,26 +124,28 @@ def measure(
         tag = ", bf16 autocast" if bf16 else ""
 
         def solo_steps(runners, batches=batches):
+            runners = runners[:solo_models]
+
             def fn(s):
-                for runner, b in zip(runners, batches, strict=True):
+                for runner, b in zip(runners, batches, strict=False):
                     runner(b, 1.0, s)
 
-            return fn
+            return fn, len(runners)
 
         kind = "CUDA graph" if graphs else "eager"
-        ways[f"solo, {kind} (1 step of the whole batch){tag}"] = (solo_steps(solo), threads)
+        ways[f"solo, {kind} (1 step of the whole batch){tag}"] = (*solo_steps(solo), threads)
         if sharded:
-            ways[f"solo, 2 CPU shards{tag}"] = (solo_steps(sharded), 1)
+            ways[f"solo, 2 CPU shards{tag}"] = (*solo_steps(sharded), 1)
         step = functools.partial(batch.step, batches, [1.0] * models, list(range(models)))
-        ways[f"batch (grouped){tag}"] = (lambda s, step=step: step(), threads)
+        ways[f"batch (grouped){tag}"] = (lambda s, step=step: step(), models, threads)
     # Warm-up: the first steps of a fresh model are slow on CPU; a graph's eager steps and capture.
     warmup = GraphStep.WARMUP + 2 if graphs else 2
-    for fn, n in ways.values():
+    for fn, _, n in ways.values():
         _timed(fn, warmup, n, device)
     rates: dict[str, list[float]] = {name: [] for name in ways}
     for _ in range(rounds):
-        for name, (fn, n) in ways.items():
-            rates[name].append(models * steps / _timed(fn, steps, n, device))
+        for name, (fn, stepped, n) in ways.items():
+            rates[name].append(stepped * steps / _timed(fn, steps, n, device))
     for runner in sharded_steps:
         runner.close()
     torch.set_num_threads(threads)  # closing a sharded step restores the count it saved
