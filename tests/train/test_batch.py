@@ -47,7 +47,7 @@ def base(tiny_config):
 
 def three(base):
     return [
-        dataclasses.replace(base, seed=0, beta=1.0),
+        dataclasses.replace(base, seed=0, beta=1.0, warmup_steps=20, beta_start=0.1),  # β moves each step
         dataclasses.replace(base, seed=1, beta=2.0),
         dataclasses.replace(base, seed=2, beta=0.5, clip=None),
     ]
@@ -199,6 +199,60 @@ def test_cuda_graphs_leave_a_cpu_batch_eager(tmp_path, squares, base):
     for a, b in zip(plain, asked, strict=True):
         assert a.status == b.status == "finished"
         first, second = weights(a.out).model_state, weights(b.out).model_state
+        assert all(torch.equal(first[k], second[k]) for k in first)
+
+
+class ReplayedOnCPU:
+    """Stands in for a batch's CUDA graph on the CPU: a replay runs the step on the static inputs."""
+
+    def __init__(self, batch):
+        self.batch = batch
+
+    def replay(self):
+        self.batch._update(*self.batch.static)
+
+
+def test_the_graph_path_feeds_every_replay_its_own_steps_inputs(tmp_path, squares, base, monkeypatch):
+    # The CUDA graph's bookkeeping, checked on the CPU with a stand-in graph: warm-up steps, the
+    # capture, each replay's batches, noise and (scheduled) β written into the static inputs, and a
+    # new capture after a model stops. It must train exactly as the eager batch.
+    configs = [
+        dataclasses.replace(c, steps=12, checkpoint_every=4, log_every=2, warmup_steps=8, beta_start=0.1)
+        for c in three(base)
+    ]
+    original_step = ModelBatch.step
+
+    def poisoned(self, batches, betas, seeds):
+        original_step(self, batches, betas, seeds)
+        if self.seen == 6 and len(self.members) == 3:  # model 1 → NaN after step 6
+            with torch.no_grad():
+                for p in self.params.values():
+                    p[1].fill_(float("nan"))
+
+    monkeypatch.setattr(ModelBatch, "step", poisoned)
+    eager = train_batch(configs, [tmp_path / f"eager{i}" for i in range(3)], dataset=squares, progress=False)
+
+    captures = []
+
+    def capture(self, inputs):
+        self.static, self.graph = tuple(inputs), ReplayedOnCPU(self)
+        captures.append(self.seen)
+
+    original_init = ModelBatch.__init__
+
+    def graphs_on(self, members):
+        original_init(self, members)
+        self.graphs = True
+
+    monkeypatch.setattr(ModelBatch, "__init__", graphs_on)
+    monkeypatch.setattr(ModelBatch, "_capture", capture)
+    monkeypatch.setattr("disentkit.train.batch.on_side_stream", lambda device, fn: fn())
+    graphs = train_batch(configs, [tmp_path / f"graph{i}" for i in range(3)], dataset=squares, progress=False)
+    assert [o.status for o in graphs] == [o.status for o in eager] == ["finished", "diverged", "finished"]
+    assert captures == [3, 3]  # after the warm-up steps; again once model 1 has stopped
+    for a, b in zip(eager, graphs, strict=True):
+        first, second = weights(a.out).model_state, weights(b.out).model_state
+        assert weights(a.out).step == weights(b.out).step
         assert all(torch.equal(first[k], second[k]) for k in first)
 
 
