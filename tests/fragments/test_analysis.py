@@ -159,3 +159,22 @@ def test_pipeline_goes_on_without_hotspots_when_few_channels_are_active(rng, tmp
     assert any("too few for OPTICS" in w for w in result["warnings"])
     write_analysis(result, tmp_path)
     assert (tmp_path / "hotspots.png").exists()
+
+
+def test_fewer_runs_than_min_samples_warn_and_the_advised_setting_finds_the_hotspots(rng):
+    # 6 runs, each with the same 5 fragments (5 independent signals, small noise per run): 30 channels.
+    n, runs, fragments = 200, 6, 5
+    sample = FingerprintSample(np.arange(n), "toy")
+    signals = rng.normal(size=(n, fragments))
+    posts = [
+        (signals + 0.05 * rng.normal(size=(n, fragments)), np.full((n, fragments), np.log(0.01)))
+        for _ in range(runs)
+    ]
+    names = [f"r{i}" for i in range(runs)]
+    default = analyze_posteriors(posts, sample, names)
+    assert any(
+        "6 runs and OPTICS min_samples=20" in w and "--min-samples 5" in w for w in default["warnings"]
+    )
+    advised = analyze_posteriors(posts, sample, names, min_samples=5)
+    assert not any("OPTICS min_samples" in w for w in advised["warnings"])
+    assert advised["hotspots"].n_hotspots == fragments > default["hotspots"].n_hotspots

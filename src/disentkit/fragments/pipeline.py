@@ -141,6 +141,14 @@ def analyze_posteriors(
         )
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
+        if len(run_names) < min_samples <= len(names):
+            # A hotspot is one fragment repeated run after run: about one channel per run.
+            warnings.warn(
+                f"{len(run_names)} runs and OPTICS min_samples={min_samples}: a hotspot holds about one "
+                f"channel per run, so none of fewer than {min_samples} channels can be found (the paper "
+                f"used ~50 runs); add runs or pass --min-samples {max(2, len(run_names) - 1)}",
+                stacklevel=2,
+            )
         spots = _hotspots_or_none(channel_distances(nmi, vi, distance), min_samples)
     result["warnings"] = [str(w.message) for w in caught]
     result.update(hotspots=spots, distance=distance)
