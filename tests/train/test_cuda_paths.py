@@ -107,25 +107,19 @@ def test_a_graph_batch_replays_without_a_host_sync():
 GPU_RTOL, GPU_ATOL = 1e-3, 1e-4
 
 
-def test_a_graph_batch_trains_each_model_as_its_eager_batch_and_its_solo_graph_run(tmp_path, squares):
+def test_a_graph_batch_trains_each_model_as_its_eager_batch_and_its_solo_graph_run(
+    tmp_path, squares, tiny_config
+):
     import dataclasses
 
-    from disentkit.train import TrainConfig, train
+    from disentkit.train import train
     from disentkit.train.batch import train_batch
     from disentkit.train.checkpoint import load_checkpoint
 
-    base = TrainConfig(
-        data="squares",
-        method="ada-gvae",
-        steps=20,
-        batch=8,
-        lr=5e-4,
-        checkpoint_every=10,
-        log_every=5,
-        latent_dim=4,
-        clip=1.0,
+    base = dataclasses.replace(
+        tiny_config, steps=20, batch=8, lr=5e-4, checkpoint_every=10, log_every=5, latent_dim=4, clip=1.0,
         device="cuda",
-    )
+    )  # fmt: skip
     eager = [dataclasses.replace(base, seed=s, beta=b) for s, b in ((0, 1.0), (1, 2.0), (2, 4.0))]
     graphs = [dataclasses.replace(c, cuda_graphs=True) for c in eager]
     runs = {}
